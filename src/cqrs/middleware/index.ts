@@ -1,0 +1,3 @@
+export * from './validation.middleware';
+export * from './timeout.middleware';
+export * from './retry.middleware';

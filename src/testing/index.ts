@@ -1,0 +1,55 @@
+/**
+ * `potter/testing` — helpers for testing Potter applications.
+ */
+import 'reflect-metadata';
+import type { Clock, Constructor } from '../core';
+import { silentLogger } from '../core';
+import { bootstrap, type BootstrapOptions } from '../container/bootstrap';
+import type { PotterApp } from '../container/potter-app';
+import type { Provider } from '../metadata';
+
+/** Options of {@link createTestApp}. */
+export interface TestAppOptions extends BootstrapOptions {
+  /** Providers replacing the modules' ones (fakes, stubs). */
+  overrides?: Provider[];
+}
+
+/**
+ * Bootstraps an application for a test: silent logger, no signal handlers, no process exit, and
+ * provider overrides. Remember `await app.stop()` in `afterEach`.
+ */
+export function createTestApp(rootModule: Constructor, options: TestAppOptions = {}): Promise<PotterApp> {
+  return bootstrap(rootModule, {
+    logger: silentLogger,
+    shutdownSignals: [],
+    exitOnSignal: false,
+    ...options,
+  });
+}
+
+/** A clock that only moves when told to. */
+export class ManualClock implements Clock {
+  #now: number;
+  constructor(start: number | Date = 0) {
+    this.#now = typeof start === 'number' ? start : start.getTime();
+  }
+  now(): number {
+    return this.#now;
+  }
+  /** Moves the clock forward by `ms`. */
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+  /** Sets the clock. */
+  set(time: number | Date): void {
+    this.#now = typeof time === 'number' ? time : time.getTime();
+  }
+}
+
+/** Records every message context a handler saw, in order (for assertions on correlation ids). */
+export class ContextRecorder {
+  readonly seen: { type: string; id: string; correlationId: string; causationId: string | undefined }[] = [];
+  record(context: { type: string; id: string; correlationId: string; causationId: string | undefined }): void {
+    this.seen.push({ type: context.type, id: context.id, correlationId: context.correlationId, causationId: context.causationId });
+  }
+}
