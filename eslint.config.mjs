@@ -5,7 +5,20 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 
 /** Drivers may only be imported by the adapter folder named after them. */
-const DRIVERS = ['pg', '@electric-sql/pglite', 'mongoose', 'mongodb', 'kafkajs', 'redis', 'fastify', 'mercurius', 'socket.io', 'prom-client', 'msgpackr', 'protobufjs'];
+const DRIVERS = [
+  'pg',
+  '@electric-sql/pglite',
+  'mongoose',
+  'mongodb',
+  'kafkajs',
+  'redis',
+  'fastify',
+  'mercurius',
+  'socket.io',
+  'prom-client',
+  'msgpackr',
+  'protobufjs',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules', 'dist', 'build', 'coverage', '.cache'] },
@@ -13,7 +26,11 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
-    languageOptions: { globals: { ...globals.node } },
+    languageOptions: {
+      globals: { ...globals.node },
+      // Classes used as constructor-parameter types must stay value imports (decorator metadata).
+      parserOptions: { emitDecoratorMetadata: true, experimentalDecorators: true },
+    },
     rules: {
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-explicit-any': 'error',
@@ -28,10 +45,19 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: DRIVERS.map((name) => ({ name, message: 'Drivers are loaded only by their adapter folder (see ARCHITECTURE.md §2).' })),
+          paths: DRIVERS.map((name) => ({
+            name,
+            message: 'Drivers are loaded only by their adapter folder (see ARCHITECTURE.md §2).',
+          })),
           patterns: [
-            { group: ['**/examples/**', '**/test/**', '**/bench/**'], message: 'src/ never imports examples, tests or benchmarks.' },
-            { group: ['potter', 'potter/*'], message: 'Inside src/, import modules by relative path, never through the package barrel.' },
+            {
+              group: ['**/examples/**', '**/test/**', '**/bench/**'],
+              message: 'src/ never imports examples, tests or benchmarks.',
+            },
+            {
+              group: ['potter', 'potter/*'],
+              message: 'Inside src/, import modules by relative path, never through the package barrel.',
+            },
           ],
         },
       ],
@@ -45,7 +71,17 @@ export default tseslint.config(
         {
           paths: DRIVERS.map((name) => ({ name, message: 'core never imports a driver.' })),
           patterns: [
-            { group: ['../metadata/**', '../container/**', '../cqrs/**', '../events/**', '../testing/**', '../*/*/**'], message: 'core depends on nothing else in Potter (ARCHITECTURE.md §2).' },
+            {
+              group: [
+                '../metadata/**',
+                '../container/**',
+                '../cqrs/**',
+                '../events/**',
+                '../testing/**',
+                '../*/*/**',
+              ],
+              message: 'core depends on nothing else in Potter (ARCHITECTURE.md §2).',
+            },
           ],
         },
       ],
@@ -58,7 +94,12 @@ export default tseslint.config(
         'error',
         {
           paths: DRIVERS.map((name) => ({ name, message: 'metadata never imports a driver.' })),
-          patterns: [{ group: ['../container/**', '../cqrs/**', '../events/**', '../testing/**'], message: 'metadata depends only on core (ARCHITECTURE.md §2).' }],
+          patterns: [
+            {
+              group: ['../container/**', '../cqrs/**', '../events/**', '../testing/**'],
+              message: 'metadata depends only on core (ARCHITECTURE.md §2).',
+            },
+          ],
         },
       ],
     },

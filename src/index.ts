@@ -108,7 +108,15 @@ export type {
   ClassOrMethodDecorator,
 } from './metadata';
 
-export { CommandBus, QueryBus, validationMiddleware, timeoutMiddleware, retryMiddleware, isRetryableByDefault, flattenViolations } from './cqrs';
+export {
+  CommandBus,
+  QueryBus,
+  validationMiddleware,
+  timeoutMiddleware,
+  retryMiddleware,
+  isRetryableByDefault,
+  flattenViolations,
+} from './cqrs';
 export type {
   Middleware,
   MiddlewareFactory,
@@ -121,7 +129,12 @@ export type {
   RetryMiddlewareOptions,
 } from './cqrs';
 export { EventBus } from './events';
-export type { EventBusOptions, EventHandlerFailure, EventHandlerFailureListener, PublishResult } from './events';
+export type {
+  EventBusOptions,
+  EventHandlerFailure,
+  EventHandlerFailureListener,
+  PublishResult,
+} from './events';
 
 export { bootstrap, PotterApp, PotterContainer, AppTopology, LOGGER, CLOCK, tokenName } from './container';
 export type {

@@ -19,7 +19,10 @@ import type { BusOptions } from '../cqrs/message-bus-base';
 import type { MiddlewareLike } from '../cqrs/middleware';
 import { retryMiddleware, type RetryMiddlewareOptions } from '../cqrs/middleware/retry.middleware';
 import { timeoutMiddleware, type TimeoutMiddlewareOptions } from '../cqrs/middleware/timeout.middleware';
-import { validationMiddleware, type ValidationMiddlewareOptions } from '../cqrs/middleware/validation.middleware';
+import {
+  validationMiddleware,
+  type ValidationMiddlewareOptions,
+} from '../cqrs/middleware/validation.middleware';
 import { QueryBus } from '../cqrs/query-bus';
 import { TopologyRecorder } from '../cqrs/topology-recorder';
 import { EventBus, type EventBusOptions } from '../events/event-bus';
@@ -76,7 +79,11 @@ export async function bootstrap(rootModule: Constructor, options: BootstrapOptio
   const recorder = new TopologyRecorder();
   const commandBus = new CommandBus(gate, pipeline(options.commandBus, true), recorder);
   const queryBus = new QueryBus(gate, pipeline(options.queryBus, true), recorder);
-  const eventBus = new EventBus(gate, { logger, ...options.eventBus, ...pipeline(options.eventBus, false) }, recorder);
+  const eventBus = new EventBus(
+    gate,
+    { logger, ...options.eventBus, ...pipeline(options.eventBus, false) },
+    recorder,
+  );
   const serializer = new SerializerRegistry();
 
   const builtins: [InjectionToken, unknown][] = [
@@ -87,7 +94,11 @@ export async function bootstrap(rootModule: Constructor, options: BootstrapOptio
     [LOGGER, logger],
     [CLOCK, clock],
   ];
-  const graph = scanModules(rootModule, [...builtins.map(([token]) => token), MessageContext], options.overrides);
+  const graph = scanModules(
+    rootModule,
+    [...builtins.map(([token]) => token), MessageContext],
+    options.overrides,
+  );
   const problems = graph.problems;
   const routes = collectRoutes(graph.handlers, problems);
   registerMessageTypes(routes, serializer, problems);
@@ -124,7 +135,9 @@ export async function bootstrap(rootModule: Constructor, options: BootstrapOptio
     exitOnSignal: options.exitOnSignal ?? true,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
   });
-  logger.debug(`Bootstrapped ${rootModule.name}: ${routes.length} handler route(s), ${graph.providers.size} provider(s)`);
+  logger.debug(
+    `Bootstrapped ${rootModule.name}: ${routes.length} handler route(s), ${graph.providers.size} provider(s)`,
+  );
   return app;
 }
 
@@ -203,7 +216,11 @@ function collectRoutes(handlers: ProviderDefinition[], problems: BootstrapProble
   return routes;
 }
 
-function registerMessageTypes(routes: Route[], serializer: SerializerRegistry, problems: BootstrapProblem[]): void {
+function registerMessageTypes(
+  routes: Route[],
+  serializer: SerializerRegistry,
+  problems: BootstrapProblem[],
+): void {
   const classes = new Set<Function>();
   for (const route of routes) {
     classes.add(route.handler.message);
@@ -221,11 +238,17 @@ function registerMessageTypes(routes: Route[], serializer: SerializerRegistry, p
       });
       continue;
     }
-    serializer.register(record.typeName, target as Constructor, { kind: record.kind, schemaVersion: record.schemaVersion });
+    serializer.register(record.typeName, target as Constructor, {
+      kind: record.kind,
+      schemaVersion: record.schemaVersion,
+    });
   }
 }
 
-function instantiateSingletons(order: ProviderDefinition[], container: PotterContainer): LifecycleParticipant[] {
+function instantiateSingletons(
+  order: ProviderDefinition[],
+  container: PotterContainer,
+): LifecycleParticipant[] {
   const participants: LifecycleParticipant[] = [];
   for (const definition of order) {
     if (definition.scope !== 'singleton') continue;
@@ -242,15 +265,24 @@ function createEntry(route: Route, container: PotterContainer): HandlerEntry {
   let invoke: HandlerFunction;
   let acceptsContext = true;
   if (provider.scope === 'singleton') {
-    const instance = container.resolve(provider.token) as Record<string | symbol, (m: object, c: MessageContext) => unknown>;
+    const instance = container.resolve(provider.token) as Record<
+      string | symbol,
+      (m: object, c: MessageContext) => unknown
+    >;
     const fn = instance[method]!;
     acceptsContext = fn.length >= 2;
     invoke = (m, c) => fn.call(instance, m, c);
   } else if (provider.scope === 'transient') {
-    invoke = (m, c) => (container.resolve(provider.token) as Record<string | symbol, HandlerFunction>)[method]!(m, c);
+    invoke = (m, c) =>
+      (container.resolve(provider.token) as Record<string | symbol, HandlerFunction>)[method]!(m, c);
   } else {
     invoke = (m, c) =>
-      (container.createMessageScope(c).resolve(provider.token as never) as Record<string | symbol, HandlerFunction>)[method]!(m, c);
+      (
+        container.createMessageScope(c).resolve(provider.token as never) as Record<
+          string | symbol,
+          HandlerFunction
+        >
+      )[method]!(m, c);
   }
   return {
     kind: route.kind,

@@ -17,6 +17,13 @@ export interface OnStop {
 export type LifecycleHook = 'onInit' | 'onStart' | 'onStop';
 
 /** True when `instance` has a callable `hook` method. */
-export function hasHook(instance: unknown, hook: LifecycleHook): instance is Record<LifecycleHook, () => unknown> {
-  return typeof instance === 'object' && instance !== null && typeof (instance as Record<string, unknown>)[hook] === 'function';
+export function hasHook(
+  instance: unknown,
+  hook: LifecycleHook,
+): instance is Record<LifecycleHook, () => unknown> {
+  return (
+    typeof instance === 'object' &&
+    instance !== null &&
+    typeof (instance as Record<string, unknown>)[hook] === 'function'
+  );
 }

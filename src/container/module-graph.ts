@@ -19,7 +19,11 @@ export interface ModuleGraph {
  * graph: every dependency visible from its module, no cycle, no singleton holding a per-message
  * provider. Problems are collected, never thrown one by one. @internal
  */
-export function scanModules(root: Constructor, builtins: InjectionToken[], overrides: Provider[] = []): ModuleGraph {
+export function scanModules(
+  root: Constructor,
+  builtins: InjectionToken[],
+  overrides: Provider[] = [],
+): ModuleGraph {
   const problems: BootstrapProblem[] = [];
   const modules: Constructor[] = [];
   const records = new Map<Constructor, ModuleRecord>();
@@ -47,12 +51,16 @@ export function scanModules(root: Constructor, builtins: InjectionToken[], overr
     const key = tokenKey(definition.token);
     const existing = providers.get(key);
     if (existing) {
-      const same = existing.kind === 'class' && definition.kind === 'class' && existing.useClass === definition.useClass;
+      const same =
+        existing.kind === 'class' && definition.kind === 'class' && existing.useClass === definition.useClass;
       if (!same) {
         problems.push({
           code: 'CONFLICTING_PROVIDER',
           message: `${tokenName(definition.token)} is provided by both ${existing.module.name} and ${definition.module.name} with different definitions.`,
-          details: { token: tokenName(definition.token), modules: [existing.module.name, definition.module.name] },
+          details: {
+            token: tokenName(definition.token),
+            modules: [existing.module.name, definition.module.name],
+          },
         });
       }
       return;
@@ -78,7 +86,8 @@ export function scanModules(root: Constructor, builtins: InjectionToken[], overr
     for (const provider of record.providers) {
       const key = tokenKey(typeof provider === 'function' ? provider : provider.provide);
       const definition = providers.get(key);
-      if (definition?.handler && definition.module === module && !handlers.includes(definition)) handlers.push(definition);
+      if (definition?.handler && definition.module === module && !handlers.includes(definition))
+        handlers.push(definition);
     }
   }
   applyOverrides(providers, overrides, root, problems);
@@ -86,12 +95,15 @@ export function scanModules(root: Constructor, builtins: InjectionToken[], overr
   const builtinKeys = new Set(builtins.map(tokenKey));
   const exportsOf = exportResolver(records, providers, problems);
   const globalTokens = new Set<unknown>();
-  for (const [module, record] of records) if (record.global) for (const key of exportsOf(module)) globalTokens.add(key);
+  for (const [module, record] of records)
+    if (record.global) for (const key of exportsOf(module)) globalTokens.add(key);
 
   for (const module of modules) {
+    exportsOf(module); // validates the module's exports even when nothing imports it
     const record = records.get(module)!;
     const visible = new Set<unknown>(globalTokens);
-    for (const definition of providers.values()) if (definition.module === module) visible.add(tokenKey(definition.token));
+    for (const definition of providers.values())
+      if (definition.module === module) visible.add(tokenKey(definition.token));
     for (const imported of record.imports) for (const key of exportsOf(imported)) visible.add(key);
     for (const definition of providers.values()) {
       if (definition.module !== module) continue;
@@ -174,7 +186,10 @@ function exportResolver(
 }
 
 /** Topological order of every provider, dependencies first; reports cycles. */
-function dependencyOrder(providers: Map<unknown, ProviderDefinition>, problems: BootstrapProblem[]): ProviderDefinition[] {
+function dependencyOrder(
+  providers: Map<unknown, ProviderDefinition>,
+  problems: BootstrapProblem[],
+): ProviderDefinition[] {
   const order: ProviderDefinition[] = [];
   const state = new Map<ProviderDefinition, 'visiting' | 'done'>();
   const path: ProviderDefinition[] = [];
@@ -227,7 +242,12 @@ function checkScopes(providers: Map<unknown, ProviderDefinition>, problems: Boot
     if (definition.scope !== 'singleton') continue;
     definition.deps.forEach((dep) => {
       const target = providers.get(tokenKey(dep));
-      const culprit = dep === MessageContext ? 'MessageContext' : target && isPerMessage(target, new Set()) ? tokenName(dep) : undefined;
+      const culprit =
+        dep === MessageContext
+          ? 'MessageContext'
+          : target && isPerMessage(target, new Set())
+            ? tokenName(dep)
+            : undefined;
       if (culprit === undefined) return;
       problems.push({
         code: 'SCOPE_MISMATCH',

@@ -1,9 +1,4 @@
-import {
-  LifecycleHookError,
-  describeError,
-  type Logger,
-  type SerializerRegistry,
-} from '../core';
+import { LifecycleHookError, describeError, type Logger, type SerializerRegistry } from '../core';
 import type { CommandBus } from '../cqrs/command-bus';
 import type { DispatchGate } from '../cqrs/dispatch-gate';
 import type { QueryBus } from '../cqrs/query-bus';
@@ -12,7 +7,7 @@ import type { EventBus, EventHandlerFailureListener } from '../events/event-bus'
 import type { InjectionToken } from '../metadata';
 import { hasHook, type LifecycleHook } from './lifecycle';
 import type { PotterContainer } from './potter-container';
-import { AppTopology } from './topology';
+import { type AppTopology } from './topology';
 
 /** Lifecycle state of a {@link PotterApp}. */
 export type AppState = 'ready' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -100,7 +95,12 @@ export class PotterApp {
    */
   async start(): Promise<this> {
     if (this.#state === 'running') return this;
-    if (this.#state !== 'ready') throw new LifecycleHookError('start', 'PotterApp', new Error(`cannot start an app that is ${this.#state}`));
+    if (this.#state !== 'ready')
+      throw new LifecycleHookError(
+        'start',
+        'PotterApp',
+        new Error(`cannot start an app that is ${this.#state}`),
+      );
     this.#state = 'starting';
     const started: LifecycleParticipant[] = [];
     for (const participant of this.#parts.participants) {
@@ -142,7 +142,11 @@ export class PotterApp {
     if (errors.length > 0) throw errors[0];
   }
 
-  async #runHooks(hook: LifecycleHook, participants: LifecycleParticipant[], errors: unknown[]): Promise<void> {
+  async #runHooks(
+    hook: LifecycleHook,
+    participants: LifecycleParticipant[],
+    errors: unknown[],
+  ): Promise<void> {
     for (const participant of participants) {
       if (!hasHook(participant.instance, hook)) continue;
       try {

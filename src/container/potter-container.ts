@@ -6,7 +6,14 @@ import {
   instancePerContainerCachingFactory,
   type DependencyContainer,
 } from 'tsyringe';
-import { MessageContext, ProviderNotFoundError, currentMessageContext, describeError, type BootstrapProblem, type Constructor } from '../core';
+import {
+  MessageContext,
+  ProviderNotFoundError,
+  currentMessageContext,
+  describeError,
+  type BootstrapProblem,
+  type Constructor,
+} from '../core';
 import { toTsyringeToken, type InjectionToken, type Provider } from '../metadata';
 import { defineProvider, tokenKey, tokenName, type ProviderDefinition } from './provider-definition';
 
@@ -27,13 +34,19 @@ export class PotterContainer {
   }
 
   /** Creates a root container for the given provider definitions. @internal */
-  static create(definitions: Map<unknown, ProviderDefinition>, values: [InjectionToken, unknown][]): PotterContainer {
+  static create(
+    definitions: Map<unknown, ProviderDefinition>,
+    values: [InjectionToken, unknown][],
+  ): PotterContainer {
     const root = globalContainer.createChildContainer();
     for (const [token, value] of values) root.register(toTsyringeToken(token), { useValue: value });
     root.register(MessageContext, {
       useFactory: () => {
         const context = currentMessageContext();
-        if (!context) throw new ProviderNotFoundError('MessageContext', { details: { reason: 'no message is being handled' } });
+        if (!context)
+          throw new ProviderNotFoundError('MessageContext', {
+            details: { reason: 'no message is being handled' },
+          });
         return context;
       },
     });
@@ -49,7 +62,10 @@ export class PotterContainer {
       return this.#container.resolve(key) as T;
     } catch (error) {
       if (error instanceof ProviderNotFoundError) throw error;
-      throw new ProviderNotFoundError(tokenName(token), { cause: error, details: { reason: describeError(error) } });
+      throw new ProviderNotFoundError(tokenName(token), {
+        cause: error,
+        details: { reason: describeError(error) },
+      });
     }
   }
 
@@ -71,7 +87,11 @@ export class PotterContainer {
     for (const override of overrides) {
       const token = typeof override === 'function' ? override : override.provide;
       const existing = definitions.get(tokenKey(token));
-      const definition = defineProvider(override, existing?.module ?? (Object as unknown as Constructor), problems);
+      const definition = defineProvider(
+        override,
+        existing?.module ?? (Object as unknown as Constructor),
+        problems,
+      );
       if (!definition) continue;
       definitions.set(tokenKey(token), definition);
       changed.add(tokenKey(token));
@@ -131,7 +151,8 @@ function register(container: DependencyContainer, definition: ProviderDefinition
     case 'class': {
       const target = definition.useClass!;
       // Let tsyringe learn the constructor's parameter types (Potter already validated them).
-      if (Reflect.getMetadata('design:paramtypes', target) !== undefined) injectable()(target as Constructor<never>);
+      if (Reflect.getMetadata('design:paramtypes', target) !== undefined)
+        injectable()(target as Constructor<never>);
       const lifecycle =
         definition.scope === 'singleton'
           ? Lifecycle.Singleton

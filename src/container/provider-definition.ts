@@ -29,7 +29,18 @@ export function tokenName(token: InjectionToken): string {
   return nameOf(token);
 }
 
-const UNINJECTABLE = new Set<unknown>([Object, String, Number, Boolean, Array, Function, Symbol, BigInt, Promise, undefined]);
+const UNINJECTABLE = new Set<unknown>([
+  Object,
+  String,
+  Number,
+  Boolean,
+  Array,
+  Function,
+  Symbol,
+  BigInt,
+  Promise,
+  undefined,
+]);
 
 /** Reads the constructor dependencies of a class, reporting what cannot be injected. @internal */
 export function classDependencies(target: Constructor, problems: BootstrapProblem[]): InjectionToken[] {
@@ -62,7 +73,11 @@ export function classDependencies(target: Constructor, problems: BootstrapProble
 }
 
 /** Normalises one `providers` entry. @internal */
-export function defineProvider(provider: Provider, module: Constructor, problems: BootstrapProblem[]): ProviderDefinition | undefined {
+export function defineProvider(
+  provider: Provider,
+  module: Constructor,
+  problems: BootstrapProblem[],
+): ProviderDefinition | undefined {
   if (typeof provider === 'function') {
     return defineClass(provider, provider as Constructor, module, undefined, problems);
   }
@@ -75,9 +90,18 @@ export function defineProvider(provider: Provider, module: Constructor, problems
     return undefined;
   }
   const token = provider.provide;
-  if ('useClass' in provider) return defineClass(token, provider.useClass as Constructor, module, provider.scope, problems);
+  if ('useClass' in provider)
+    return defineClass(token, provider.useClass as Constructor, module, provider.scope, problems);
   if ('useValue' in provider) {
-    return { token, module, kind: 'value', useValue: provider.useValue, scope: 'singleton', deps: [], handler: false };
+    return {
+      token,
+      module,
+      kind: 'value',
+      useValue: provider.useValue,
+      scope: 'singleton',
+      deps: [],
+      handler: false,
+    };
   }
   if ('useFactory' in provider) {
     return {
@@ -91,7 +115,15 @@ export function defineProvider(provider: Provider, module: Constructor, problems
     };
   }
   if ('useExisting' in provider) {
-    return { token, module, kind: 'existing', useExisting: provider.useExisting, scope: 'transient', deps: [provider.useExisting], handler: false };
+    return {
+      token,
+      module,
+      kind: 'existing',
+      useExisting: provider.useExisting,
+      scope: 'transient',
+      deps: [provider.useExisting],
+      handler: false,
+    };
   }
   problems.push({
     code: 'INVALID_PROVIDER',

@@ -27,7 +27,9 @@ export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
     jitter: options.jitter ?? 'full',
   };
   if (!Number.isInteger(resolved.maxAttempts) || resolved.maxAttempts < 1) {
-    throw new ConfigurationError('maxAttempts must be an integer >= 1', { maxAttempts: resolved.maxAttempts });
+    throw new ConfigurationError('maxAttempts must be an integer >= 1', {
+      maxAttempts: resolved.maxAttempts,
+    });
   }
   if (resolved.initialDelayMs < 0 || resolved.maxDelayMs < 0 || resolved.multiplier < 1) {
     throw new ConfigurationError('Backoff delays must be >= 0 and the multiplier >= 1', { ...resolved });
@@ -39,7 +41,11 @@ export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
  * Delay before retry number `retry` (1 = the first retry): `initial × multiplier^(retry−1)`,
  * capped at `maxDelayMs`, then jittered. `random` is injectable for tests.
  */
-export function backoffDelay(backoff: ResolvedBackoff, retry: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  backoff: ResolvedBackoff,
+  retry: number,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(backoff.maxDelayMs, backoff.initialDelayMs * Math.pow(backoff.multiplier, retry - 1));
   switch (backoff.jitter) {
     case 'none':

@@ -11,14 +11,29 @@ export const ERROR_CATALOG = {
   POTTER_DUPLICATE_HANDLER: { status: 500, description: 'A command or query has more than one handler.' },
   POTTER_CONCURRENCY_CONFLICT: { status: 409, description: 'An optimistic-concurrency check failed.' },
   POTTER_TIMEOUT: { status: 504, description: 'An operation did not finish within its deadline.' },
-  POTTER_MISSING_DEPENDENCY: { status: 500, description: 'An optional npm package needed by an adapter is not installed.' },
+  POTTER_MISSING_DEPENDENCY: {
+    status: 500,
+    description: 'An optional npm package needed by an adapter is not installed.',
+  },
   POTTER_SERIALIZATION_FAILED: { status: 400, description: 'A message could not be encoded or decoded.' },
   POTTER_UNKNOWN_MESSAGE_TYPE: { status: 400, description: 'A message type name is not registered.' },
-  POTTER_INVALID_MESSAGE: { status: 400, description: 'A value is not a registered message (missing decorator or type name).' },
-  POTTER_BOOTSTRAP_FAILED: { status: 500, description: 'The application graph is invalid; details list every problem.' },
+  POTTER_INVALID_MESSAGE: {
+    status: 400,
+    description: 'A value is not a registered message (missing decorator or type name).',
+  },
+  POTTER_BOOTSTRAP_FAILED: {
+    status: 500,
+    description: 'The application graph is invalid; details list every problem.',
+  },
   POTTER_PROVIDER_NOT_FOUND: { status: 500, description: 'A token cannot be resolved from the container.' },
-  POTTER_APP_NOT_RUNNING: { status: 503, description: 'The application is stopping or stopped and takes no new messages.' },
-  POTTER_SHUTDOWN_TIMEOUT: { status: 500, description: 'In-flight work did not drain before the stop deadline.' },
+  POTTER_APP_NOT_RUNNING: {
+    status: 503,
+    description: 'The application is stopping or stopped and takes no new messages.',
+  },
+  POTTER_SHUTDOWN_TIMEOUT: {
+    status: 500,
+    description: 'In-flight work did not drain before the stop deadline.',
+  },
   POTTER_LIFECYCLE_HOOK_FAILED: { status: 500, description: 'An onInit, onStart or onStop hook threw.' },
   POTTER_EVENT_HANDLER_FAILED: { status: 500, description: 'An event handler failed after all its retries.' },
   POTTER_CONFIGURATION_INVALID: { status: 500, description: 'An option passed to Potter is invalid.' },
@@ -80,7 +95,9 @@ export interface FieldViolation {
 export class ValidationError extends PotterError {
   readonly violations: FieldViolation[];
   constructor(messageType: string, violations: FieldViolation[], options: PotterErrorOptions = {}) {
-    const summary = violations.map((v) => `${v.path}: ${Object.values(v.constraints).join('; ')}`).join(' | ');
+    const summary = violations
+      .map((v) => `${v.path}: ${Object.values(v.constraints).join('; ')}`)
+      .join(' | ');
     super('POTTER_VALIDATION_FAILED', `${messageType} is invalid — ${summary}`, {
       ...options,
       details: { messageType, violations, ...options.details },
@@ -113,7 +130,12 @@ export class DuplicateHandlerError extends PotterError {
 
 /** An optimistic-concurrency check failed: the stream moved on since it was read. */
 export class ConcurrencyError extends PotterError {
-  constructor(streamId: string, expectedVersion: unknown, actualVersion: unknown, options: PotterErrorOptions = {}) {
+  constructor(
+    streamId: string,
+    expectedVersion: unknown,
+    actualVersion: unknown,
+    options: PotterErrorOptions = {},
+  ) {
     super(
       'POTTER_CONCURRENCY_CONFLICT',
       `Concurrency conflict on ${streamId}: expected version ${String(expectedVersion)}, actual ${String(actualVersion)}.`,
@@ -135,10 +157,14 @@ export class TimeoutError extends PotterError {
 /** An optional peer dependency needed by an adapter is not installed. */
 export class MissingDependencyError extends PotterError {
   constructor(packageName: string, feature: string, options: PotterErrorOptions = {}) {
-    super('POTTER_MISSING_DEPENDENCY', `${feature} needs the package "${packageName}": run \`npm i ${packageName}\`.`, {
-      ...options,
-      details: { packageName, feature, install: `npm i ${packageName}` },
-    });
+    super(
+      'POTTER_MISSING_DEPENDENCY',
+      `${feature} needs the package "${packageName}": run \`npm i ${packageName}\`.`,
+      {
+        ...options,
+        details: { packageName, feature, install: `npm i ${packageName}` },
+      },
+    );
   }
 }
 
@@ -152,7 +178,9 @@ export class SerializationError extends PotterError {
 /** A message type name is not registered with the serializer. */
 export class UnknownMessageTypeError extends PotterError {
   constructor(typeName: string, known: string[] = []) {
-    super('POTTER_UNKNOWN_MESSAGE_TYPE', `Unknown message type "${typeName}".`, { details: { typeName, known } });
+    super('POTTER_UNKNOWN_MESSAGE_TYPE', `Unknown message type "${typeName}".`, {
+      details: { typeName, known },
+    });
   }
 }
 
@@ -180,9 +208,13 @@ export class BootstrapError extends PotterError {
   readonly problems: BootstrapProblem[];
   constructor(problems: BootstrapProblem[]) {
     const lines = problems.map((p, i) => `  ${i + 1}. [${p.code}] ${p.message}`).join('\n');
-    super('POTTER_BOOTSTRAP_FAILED', `Potter found ${problems.length} problem(s) in the application:\n${lines}`, {
-      details: { problems },
-    });
+    super(
+      'POTTER_BOOTSTRAP_FAILED',
+      `Potter found ${problems.length} problem(s) in the application:\n${lines}`,
+      {
+        details: { problems },
+      },
+    );
     this.problems = problems;
   }
 }
@@ -209,9 +241,13 @@ export class AppNotRunningError extends PotterError {
 /** In-flight work did not finish before the stop deadline. */
 export class ShutdownTimeoutError extends PotterError {
   constructor(timeoutMs: number, inFlight: number) {
-    super('POTTER_SHUTDOWN_TIMEOUT', `${inFlight} message(s) were still in flight after the ${timeoutMs} ms stop deadline.`, {
-      details: { timeoutMs, inFlight },
-    });
+    super(
+      'POTTER_SHUTDOWN_TIMEOUT',
+      `${inFlight} message(s) were still in flight after the ${timeoutMs} ms stop deadline.`,
+      {
+        details: { timeoutMs, inFlight },
+      },
+    );
   }
 }
 
@@ -228,10 +264,14 @@ export class LifecycleHookError extends PotterError {
 /** An event handler failed after all its retries; reported on the event bus error channel. */
 export class EventHandlerFailedError extends PotterError {
   constructor(handler: string, eventType: string, attempts: number, cause: unknown) {
-    super('POTTER_EVENT_HANDLER_FAILED', `${handler} failed on ${eventType} after ${attempts} attempt(s): ${describeError(cause)}`, {
-      cause,
-      details: { handler, eventType, attempts },
-    });
+    super(
+      'POTTER_EVENT_HANDLER_FAILED',
+      `${handler} failed on ${eventType} after ${attempts} attempt(s): ${describeError(cause)}`,
+      {
+        cause,
+        details: { handler, eventType, attempts },
+      },
+    );
   }
 }
 

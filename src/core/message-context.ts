@@ -129,6 +129,10 @@ export function currentMessageContext(): MessageContext | undefined {
 }
 
 /** Runs `fn(...args)` with `context` as the current message context. @internal */
-export function runInMessageContext<TArgs extends unknown[], T>(context: MessageContext, fn: (...args: TArgs) => T, ...args: TArgs): T {
+export function runInMessageContext<TArgs extends unknown[], T>(
+  context: MessageContext,
+  fn: (...args: TArgs) => T,
+  ...args: TArgs
+): T {
   return storage.run(context, fn, ...args);
 }

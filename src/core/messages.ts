@@ -16,4 +16,6 @@ export abstract class TypedQuery<TResult = unknown> {
 }
 
 /** The declared result type of a command or query (`unknown` when it declares none). */
-export type ResultOf<TMessage> = TMessage extends { readonly [RESULT]?: (result: infer R) => unknown } ? R : unknown;
+export type ResultOf<TMessage> = TMessage extends { readonly [RESULT]?: (result: infer R) => unknown }
+  ? R
+  : unknown;

@@ -86,9 +86,12 @@ export class SerializerRegistry {
     const registration = this.#byName.get(typeName);
     if (!registration) throw new UnknownMessageTypeError(typeName, this.typeNames());
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
-      throw new SerializationError(`Payload of ${typeName} must be a JSON object, got ${Array.isArray(payload) ? 'array' : typeof payload}.`, {
-        details: { typeName },
-      });
+      throw new SerializationError(
+        `Payload of ${typeName} must be a JSON object, got ${Array.isArray(payload) ? 'array' : typeof payload}.`,
+        {
+          details: { typeName },
+        },
+      );
     }
     try {
       return plainToInstance(registration.target as unknown as ClassConstructor<T>, payload);

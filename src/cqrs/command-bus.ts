@@ -9,7 +9,10 @@ export class CommandBus extends SingleHandlerBus {
   protected readonly kind = 'command';
 
   /** Executes a command and resolves with its handler's result; rejects with the handler's error. */
-  override execute<TCommand extends object>(command: TCommand, options?: ExecuteOptions): Promise<ResultOf<TCommand>> {
+  override execute<TCommand extends object>(
+    command: TCommand,
+    options?: ExecuteOptions,
+  ): Promise<ResultOf<TCommand>> {
     return super.execute(command, options);
   }
 }

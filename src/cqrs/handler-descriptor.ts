@@ -1,4 +1,5 @@
 import type { BackoffOptions, MessageContext, MessageKind } from '../core';
+import type { Pipeline } from './middleware';
 
 /** What the buses know about one registered handler; passed to middleware. */
 export interface HandlerDescriptor {
@@ -27,6 +28,6 @@ export interface HandlerEntry extends HandlerDescriptor {
   /** The handler function declares a context parameter (or needs one for its scope). */
   acceptsContext: boolean;
   /** Pipeline cache: built for `pipelineVersion` of the bus's middleware list. */
-  pipeline?: import('./middleware').Pipeline | undefined;
+  pipeline?: Pipeline | undefined;
   pipelineVersion?: number;
 }

@@ -19,7 +19,12 @@ export interface BusOptions {
 }
 
 /** Calls the handler, through its pipeline when it has one. */
-function invokeEntry(entry: HandlerEntry, pipeline: Pipeline | undefined, message: object, context: MessageContext | undefined): unknown {
+function invokeEntry(
+  entry: HandlerEntry,
+  pipeline: Pipeline | undefined,
+  message: object,
+  context: MessageContext | undefined,
+): unknown {
   return pipeline === undefined ? entry.invoke(message, context!) : pipeline(context!, entry);
 }
 
@@ -74,7 +79,12 @@ export abstract class MessageBusBase {
    * Runs one handler for one message: context, middleware, in-flight accounting. `context` may be
    * undefined only when nothing can observe it (no pipeline, no propagation, handler ignores it).
    */
-  protected run(entry: HandlerEntry, pipeline: Pipeline | undefined, message: object, context: MessageContext | undefined): Promise<unknown> {
+  protected run(
+    entry: HandlerEntry,
+    pipeline: Pipeline | undefined,
+    message: object,
+    context: MessageContext | undefined,
+  ): Promise<unknown> {
     const gate = this.gate;
     gate.enter();
     let result: unknown;
@@ -82,13 +92,17 @@ export abstract class MessageBusBase {
       result =
         this.propagate && context !== undefined
           ? runInMessageContext(context, invokeEntry, entry, pipeline, message, context)
-        : invokeEntry(entry, pipeline, message, context);
+          : invokeEntry(entry, pipeline, message, context);
     } catch (error) {
       gate.leave();
       return Promise.reject(error);
     }
     if (result instanceof Promise) return result.then(this.#settle, this.#fail);
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as PromiseLike<unknown>).then === 'function'
+    ) {
       return Promise.resolve(result).then(this.#settle, this.#fail);
     }
     gate.leave();
@@ -96,9 +110,20 @@ export abstract class MessageBusBase {
   }
 
   /** Creates the context of a message about to be handled. */
-  protected createContext(entry: HandlerEntry, message: object, dispatch: DispatchMetadata | undefined): MessageContext {
+  protected createContext(
+    entry: HandlerEntry,
+    message: object,
+    dispatch: DispatchMetadata | undefined,
+  ): MessageContext {
     const parent = currentMessageContext();
-    const context = new MessageContext(this.kind, entry.messageType, message, entry.schemaVersion, dispatch, parent);
+    const context = new MessageContext(
+      this.kind,
+      entry.messageType,
+      message,
+      entry.schemaVersion,
+      dispatch,
+      parent,
+    );
     context.handlerName = entry.handlerName;
     if (parent !== undefined && parent.handlerName !== undefined) {
       this.topology?.observe(parent.handlerName, this.kind, entry.messageType);

@@ -33,7 +33,10 @@ const terminal: Pipeline = async (context, entry) => entry.invoke(context.messag
  * Composes the middleware that applies to `handler`, first outermost; `undefined` when none does
  * (the bus then calls the handler directly). @internal
  */
-export function composePipeline(middleware: readonly MiddlewareLike[], handler: HandlerDescriptor): Pipeline | undefined {
+export function composePipeline(
+  middleware: readonly MiddlewareLike[],
+  handler: HandlerDescriptor,
+): Pipeline | undefined {
   const applicable: Middleware[] = [];
   for (const candidate of middleware) {
     const mw = typeof candidate === 'function' ? candidate : candidate.forHandler(handler);

@@ -6,7 +6,10 @@ export class QueryBus extends SingleHandlerBus {
   protected readonly kind = 'query';
 
   /** Executes a query and resolves with its handler's result. */
-  override execute<TQuery extends object>(query: TQuery, options?: ExecuteOptions): Promise<ResultOf<TQuery>> {
+  override execute<TQuery extends object>(
+    query: TQuery,
+    options?: ExecuteOptions,
+  ): Promise<ResultOf<TQuery>> {
     return super.execute(query, options);
   }
 }

@@ -19,7 +19,11 @@ export abstract class SingleHandlerBus extends MessageBusBase {
   /** Registers the handler of a message class; a second one raises `DuplicateHandlerError`. */
   register(messageClass: Function, entry: HandlerEntry): void {
     const existing = this.#handlers.get(messageClass);
-    if (existing) throw new DuplicateHandlerError(this.kind, entry.messageType, [existing.handlerName, entry.handlerName]);
+    if (existing)
+      throw new DuplicateHandlerError(this.kind, entry.messageType, [
+        existing.handlerName,
+        entry.handlerName,
+      ]);
     this.#handlers.set(messageClass, entry);
   }
 

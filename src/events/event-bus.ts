@@ -82,7 +82,11 @@ export class EventBus extends MessageBusBase {
     this.#handlers.set(eventClass, list);
     return () => {
       const current = this.#handlers.get(eventClass);
-      if (current) this.#handlers.set(eventClass, current.filter((e) => e !== entry));
+      if (current)
+        this.#handlers.set(
+          eventClass,
+          current.filter((e) => e !== entry),
+        );
     };
   }
 
@@ -114,8 +118,16 @@ export class EventBus extends MessageBusBase {
       const record = metadataRegistry.getMessage(event.constructor);
       if (record === undefined || record.kind !== 'event') throw this.invalid(event);
       this.gate.check(record.typeName);
-      const context = new MessageContext('event', record.typeName, event, record.schemaVersion, metadata, parent);
-      if (parent?.handlerName !== undefined) this.topology?.observe(parent.handlerName, 'event', record.typeName);
+      const context = new MessageContext(
+        'event',
+        record.typeName,
+        event,
+        record.schemaVersion,
+        metadata,
+        parent,
+      );
+      if (parent?.handlerName !== undefined)
+        this.topology?.observe(parent.handlerName, 'event', record.typeName);
       deliveries.push({ entries: this.#handlers.get(event.constructor) ?? [], event, context });
     }
     const byHandler = new Map<HandlerEntry, { event: object; context: MessageContext }[]>();
@@ -139,7 +151,11 @@ export class EventBus extends MessageBusBase {
     return result;
   }
 
-  async #deliver(entry: HandlerEntry, event: object, shared: MessageContext): Promise<EventHandlerFailure | undefined> {
+  async #deliver(
+    entry: HandlerEntry,
+    event: object,
+    shared: MessageContext,
+  ): Promise<EventHandlerFailure | undefined> {
     const backoff = entry.retry ? resolveBackoff({ ...this.#retry, ...entry.retry }) : this.#retry;
     // Each handler gets its own context (same id and metadata) so its handler name is its own.
     const context = shared.fork();
@@ -158,9 +174,20 @@ export class EventBus extends MessageBusBase {
     }
   }
 
-  #report(entry: HandlerEntry, context: MessageContext, attempts: number, cause: unknown): EventHandlerFailure {
+  #report(
+    entry: HandlerEntry,
+    context: MessageContext,
+    attempts: number,
+    cause: unknown,
+  ): EventHandlerFailure {
     const error = new EventHandlerFailedError(entry.handlerName, entry.messageType, attempts, cause);
-    const failure: EventHandlerFailure = { error, envelope: context.toEnvelope(), handlerName: entry.handlerName, attempts, cause };
+    const failure: EventHandlerFailure = {
+      error,
+      envelope: context.toEnvelope(),
+      handlerName: entry.handlerName,
+      attempts,
+      cause,
+    };
     if (this.#listeners.size === 0) {
       this.#logger.error(error.message, { code: error.code, ...error.details, eventId: context.id });
     }

@@ -4,9 +4,17 @@ import { metadataRegistry } from './metadata-registry';
 import type { HandlerOptions } from './records';
 
 /** A decorator usable on a class (handled by `execute`/`handle`) or on a method. */
-export type ClassOrMethodDecorator = (target: object, propertyKey?: string | symbol, descriptor?: PropertyDescriptor) => void;
+export type ClassOrMethodDecorator = (
+  target: object,
+  propertyKey?: string | symbol,
+  descriptor?: PropertyDescriptor,
+) => void;
 
-function handlerDecorator(kind: MessageKind, messages: Constructor[], options: HandlerOptions): ClassOrMethodDecorator {
+function handlerDecorator(
+  kind: MessageKind,
+  messages: Constructor[],
+  options: HandlerOptions,
+): ClassOrMethodDecorator {
   return (target, propertyKey) => {
     const classLevel = propertyKey === undefined;
     const host = classLevel ? (target as Function) : (target as object).constructor;
@@ -34,6 +42,9 @@ export function QueryHandler(query: Constructor, options: HandlerOptions = {}): 
  * Declares a handler of one or more events (class with `handle`, or a method). An event may have
  * any number of handlers; each runs isolated, with its own retry policy.
  */
-export function EventHandler(events: Constructor | Constructor[], options: HandlerOptions = {}): ClassOrMethodDecorator {
+export function EventHandler(
+  events: Constructor | Constructor[],
+  options: HandlerOptions = {},
+): ClassOrMethodDecorator {
   return handlerDecorator('event', Array.isArray(events) ? events : [events], options);
 }

@@ -15,13 +15,17 @@ export interface MessageOptions {
 }
 
 function messageDecorator(kind: MessageKind, nameOrOptions?: string | MessageOptions): ClassDecorator {
-  const options: MessageOptions = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {});
+  const options: MessageOptions =
+    typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {});
   return (target) => {
     const typeName = options.name ?? target.name;
     if (!typeName) throw new ConfigurationError(`@${kind} needs a name for an anonymous class.`);
     const schemaVersion = options.schemaVersion ?? 1;
     if (!Number.isInteger(schemaVersion) || schemaVersion < 1) {
-      throw new ConfigurationError(`schemaVersion of ${typeName} must be an integer >= 1.`, { typeName, schemaVersion });
+      throw new ConfigurationError(`schemaVersion of ${typeName} must be an integer >= 1.`, {
+        typeName,
+        schemaVersion,
+      });
     }
     metadataRegistry.set(MESSAGE, target, {
       kind,

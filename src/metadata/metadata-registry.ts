@@ -36,7 +36,11 @@ export class MetadataRegistry {
     const byTarget = this.#store.get(key.id);
     if (!byTarget) return [];
     const chain: Function[] = [];
-    for (let c: unknown = target; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    for (
+      let c: unknown = target;
+      typeof c === 'function' && c !== Function.prototype;
+      c = Object.getPrototypeOf(c)
+    ) {
       chain.unshift(c as Function);
     }
     return chain.flatMap((c) => (byTarget.get(c) ?? []) as T[]);

@@ -43,7 +43,9 @@ export function Inject(token: InjectionToken): ParameterDecorator {
 }
 
 /** Maps a Potter token to the token tsyringe uses. @internal */
-export function toTsyringeToken(token: InjectionToken): string | symbol | (new (...args: never[]) => unknown) {
+export function toTsyringeToken(
+  token: InjectionToken,
+): string | symbol | (new (...args: never[]) => unknown) {
   if (isToken(token)) return token.symbol;
   return token as string | symbol | (new (...args: never[]) => unknown);
 }

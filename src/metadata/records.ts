@@ -1,7 +1,8 @@
 import type { BackoffOptions, Constructor, MessageKind } from '../core';
 
 /** An injection token: a class, a string, a symbol or a {@link Token}. */
-export type InjectionToken<T = unknown> = Constructor<T> | (abstract new (...args: never[]) => T) | string | symbol | Token<T>;
+export type InjectionToken<T = unknown> =
+  Constructor<T> | (abstract new (...args: never[]) => T) | string | symbol | Token<T>;
 
 /** A typed token for values that are not classes (configuration, interfaces). */
 export interface Token<T> {
@@ -63,7 +64,12 @@ export type Provider<T = unknown> =
   | Constructor<T>
   | { provide: InjectionToken<T>; useClass: Constructor<T>; scope?: Scope }
   | { provide: InjectionToken<T>; useValue: T }
-  | { provide: InjectionToken<T>; useFactory: (...deps: never[]) => T; inject?: InjectionToken[]; scope?: Scope }
+  | {
+      provide: InjectionToken<T>;
+      useFactory: (...deps: never[]) => T;
+      inject?: InjectionToken[];
+      scope?: Scope;
+    }
   | { provide: InjectionToken<T>; useExisting: InjectionToken<T> };
 
 /** Options of `@Module`. */

@@ -49,7 +49,17 @@ export class ManualClock implements Clock {
 /** Records every message context a handler saw, in order (for assertions on correlation ids). */
 export class ContextRecorder {
   readonly seen: { type: string; id: string; correlationId: string; causationId: string | undefined }[] = [];
-  record(context: { type: string; id: string; correlationId: string; causationId: string | undefined }): void {
-    this.seen.push({ type: context.type, id: context.id, correlationId: context.correlationId, causationId: context.causationId });
+  record(context: {
+    type: string;
+    id: string;
+    correlationId: string;
+    causationId: string | undefined;
+  }): void {
+    this.seen.push({
+      type: context.type,
+      id: context.id,
+      correlationId: context.correlationId,
+      causationId: context.causationId,
+    });
   }
 }

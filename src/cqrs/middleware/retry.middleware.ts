@@ -49,7 +49,8 @@ export function retryMiddleware(options: RetryMiddlewareOptions = {}): Middlewar
       try {
         return await next();
       } catch (error) {
-        if (attempt >= backoff.maxAttempts || !retryable(error, context) || context.signal?.aborted) throw error;
+        if (attempt >= backoff.maxAttempts || !retryable(error, context) || context.signal?.aborted)
+          throw error;
         const delayMs = backoffDelay(backoff, attempt, random);
         options.onRetry?.({ error, attempt, delayMs, handler });
         await sleep(delayMs, context.signal);

@@ -41,6 +41,7 @@ export function timeoutMiddleware(options: TimeoutMiddlewareOptions = {}): Middl
     });
   };
   return {
-    forHandler: (handler) => ((handler.timeoutMs ?? options.defaultTimeoutMs) === undefined ? undefined : middleware),
+    forHandler: (handler) =>
+      (handler.timeoutMs ?? options.defaultTimeoutMs) === undefined ? undefined : middleware,
   };
 }

@@ -1,4 +1,9 @@
-import { getMetadataStorage, validate, type ValidationError as ClassValidatorError, type ValidatorOptions } from 'class-validator';
+import {
+  getMetadataStorage,
+  validate,
+  type ValidationError as ClassValidatorError,
+  type ValidatorOptions,
+} from 'class-validator';
 import { ValidationError, type FieldViolation } from '../../core';
 import type { Middleware, MiddlewareFactory } from '../middleware';
 

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+'use strict';
+require('../dist/cjs/cli/run-cli.js').main('potter-migrate');
