@@ -118,6 +118,10 @@ export {
   flattenViolations,
 } from './cqrs';
 export type {
+  HandlesCommand,
+  HandlesQuery,
+  HandlesEvent,
+  MessageValidator,
   Middleware,
   MiddlewareFactory,
   MiddlewareLike,

@@ -4,6 +4,7 @@ import {
   MessageContext,
   SerializerRegistry,
   createConsoleLogger,
+  describeError,
   nameOf,
   systemClock,
   type BootstrapProblem,
@@ -57,8 +58,8 @@ export interface BootstrapOptions {
   commandBus?: PipelineOptions;
   /** Query bus pipeline, as for commands. */
   queryBus?: PipelineOptions;
-  /** Event bus: default retry policy of handlers, middleware, context propagation. */
-  eventBus?: EventBusOptions & Pick<PipelineOptions, 'validation' | 'timeout'>;
+  /** Event bus: validation before delivery, default retry policy of handlers, middleware, context propagation. */
+  eventBus?: EventBusOptions & Pick<PipelineOptions, 'timeout'>;
   /** Signals that trigger a graceful `stop()` once started; `[]` to handle them yourself. @default ['SIGINT', 'SIGTERM'] */
   shutdownSignals?: NodeJS.Signals[];
   /** Exit the process after a signal-triggered stop. @default true */
@@ -112,11 +113,22 @@ export async function bootstrap(rootModule: Constructor, options: BootstrapOptio
     else if (route.kind === 'query') queryBus.register(route.handler.message, entry);
     else eventBus.subscribe(route.handler.message, entry);
   }
+  const initialised: LifecycleParticipant[] = [];
   for (const participant of participants) {
-    if (!hasHook(participant.instance, 'onInit')) continue;
     try {
-      await participant.instance.onInit();
+      if (hasHook(participant.instance, 'onInit')) await participant.instance.onInit();
+      initialised.push(participant);
     } catch (error) {
+      // Release what the providers initialised so far hold (reverse order), then report.
+      for (const done of initialised.reverse()) {
+        try {
+          if (hasHook(done.instance, 'onStop')) await done.instance.onStop();
+        } catch (stopError) {
+          logger.error(
+            `${done.name}.onStop() failed while undoing a failed bootstrap: ${describeError(stopError)}`,
+          );
+        }
+      }
       throw new LifecycleHookError('onInit', participant.name, error);
     }
   }

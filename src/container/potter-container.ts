@@ -7,6 +7,7 @@ import {
   type DependencyContainer,
 } from 'tsyringe';
 import {
+  ConfigurationError,
   MessageContext,
   ProviderNotFoundError,
   currentMessageContext,
@@ -96,7 +97,11 @@ export class PotterContainer {
       definitions.set(tokenKey(token), definition);
       changed.add(tokenKey(token));
     }
-    if (problems.length > 0) throw new ProviderNotFoundError(problems.map((p) => p.message).join('; '));
+    if (problems.length > 0) {
+      throw new ConfigurationError(`Invalid override: ${problems.map((p) => p.message).join('; ')}`, {
+        problems,
+      });
+    }
     // Everything that (transitively) depends on an overridden token must be rebuilt in the child.
     let grew = true;
     while (grew) {

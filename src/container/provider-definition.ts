@@ -62,7 +62,7 @@ export function classDependencies(target: Constructor, problems: BootstrapProble
     if (injected === undefined && UNINJECTABLE.has(type)) {
       problems.push({
         code: 'UNRESOLVABLE_PARAMETER',
-        message: `Parameter #${index} of ${target.name} has no injectable type (an interface, primitive or circular import?): use @Inject(token).`,
+        message: `Parameter #${index} of ${target.name} has no injectable type: a class imported with "import type", an interface, a primitive or a circular import? Import the class as a value, or use @Inject(token).`,
         details: { provider: target.name, index },
       });
       continue;

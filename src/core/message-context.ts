@@ -25,7 +25,7 @@ export class MessageContext<TMessage = unknown> {
   private _id: string | undefined;
   private _correlationId: string | undefined;
   private _causationId: string | undefined;
-  private readonly _createdAt: number;
+  private _createdAt: number | undefined;
   private readonly _dispatch: DispatchMetadata | undefined;
   private _items: Map<unknown, unknown> | undefined;
 
@@ -51,7 +51,9 @@ export class MessageContext<TMessage = unknown> {
     this._correlationId = undefined;
     this._causationId = undefined;
     this._items = undefined;
-    this._createdAt = createdAt ?? Date.now();
+    // Events are stamped when published; commands and queries, handled at once, when first read
+    // (a clock read costs as much as the rest of a dispatch).
+    this._createdAt = createdAt ?? (kind === 'event' ? Date.now() : undefined);
   }
 
   /** Unique id of this message (UUID v7). */
@@ -70,9 +72,12 @@ export class MessageContext<TMessage = unknown> {
     return this._causationId;
   }
 
-  /** Creation time in milliseconds since the epoch. */
+  /**
+   * Time of the message in milliseconds since the epoch: for events, when published; for commands
+   * and queries (handled at once), when first read.
+   */
   get createdAt(): number {
-    return this._createdAt;
+    return (this._createdAt ??= Date.now());
   }
 
   /** Full metadata, as carried in an envelope. */
@@ -80,7 +85,7 @@ export class MessageContext<TMessage = unknown> {
     const dispatch = this._dispatch;
     const metadata: MessageMetadata = {
       correlationId: this.correlationId,
-      timestamp: new Date(this._createdAt).toISOString(),
+      timestamp: new Date(this.createdAt).toISOString(),
       schemaVersion: this.schemaVersion,
       headers: { ...this.parent?.metadata.headers, ...dispatch?.headers },
     };
@@ -108,7 +113,7 @@ export class MessageContext<TMessage = unknown> {
       this._dispatch,
       this.parent,
       this.id,
-      this._createdAt,
+      this.createdAt,
     );
   }
 

@@ -3,7 +3,7 @@ import { SingleHandlerBus, type ExecuteOptions } from './single-handler-bus';
 
 /**
  * Sends each command to its one handler, through the middleware pipeline, and resolves with the
- * handler's declared result type (`Command<TResult>`).
+ * handler's declared result type (`TypedCommand<TResult>`).
  */
 export class CommandBus extends SingleHandlerBus {
   protected readonly kind = 'command';

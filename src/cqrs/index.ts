@@ -1,4 +1,5 @@
 export * from './handler-descriptor';
+export * from './handler-contracts';
 export * from './middleware';
 export * from './dispatch-gate';
 export * from './topology-recorder';

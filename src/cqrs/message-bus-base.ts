@@ -35,8 +35,12 @@ export abstract class MessageBusBase {
   protected readonly propagate: boolean;
   readonly #middleware: MiddlewareLike[];
   #version = 0;
-  readonly #settle: (value: unknown) => unknown;
-  readonly #fail: (error: unknown) => never;
+  readonly #leave: () => void;
+  /**
+   * Innermost step of a pipeline: the handler call itself counts as in flight, so `stop()` also
+   * waits for a handler whose caller already gave up on it (timeout) until it really finishes.
+   */
+  readonly #terminal: Pipeline;
   protected abstract readonly kind: MessageKind;
 
   constructor(gate: DispatchGate, options: BusOptions = {}, topology?: TopologyRecorder) {
@@ -44,14 +48,38 @@ export abstract class MessageBusBase {
     this.topology = topology;
     this.propagate = options.propagateContext ?? true;
     this.#middleware = [...(options.middleware ?? [])];
-    this.#settle = (value) => {
-      gate.leave();
-      return value;
+    this.#leave = () => gate.leave();
+    this.#terminal = (context, entry) => {
+      gate.enter();
+      try {
+        return this.#track(entry.invoke(context.message as object, context));
+      } catch (error) {
+        gate.leave();
+        return Promise.reject(error);
+      }
     };
-    this.#fail = (error) => {
-      gate.leave();
-      throw error;
-    };
+  }
+
+  /**
+   * Leaves the gate when `result` settles and returns it as a promise. The leave reaction is
+   * attached beside the caller's (not chained in front of it), so it adds no tick to the caller.
+   */
+  #track(result: unknown): Promise<unknown> {
+    if (result instanceof Promise) {
+      result.then(this.#leave, this.#leave);
+      return result;
+    }
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as PromiseLike<unknown>).then === 'function'
+    ) {
+      const promise = Promise.resolve(result);
+      promise.then(this.#leave, this.#leave);
+      return promise;
+    }
+    this.gate.leave();
+    return Promise.resolve(result);
   }
 
   /** Appends middleware (innermost so far). */
@@ -69,7 +97,7 @@ export abstract class MessageBusBase {
   /** The handler's pipeline for the current middleware list (built once, then cached). */
   protected pipelineOf(entry: HandlerEntry): Pipeline | undefined {
     if (entry.pipelineVersion !== this.#version) {
-      entry.pipeline = composePipeline(this.#middleware, entry);
+      entry.pipeline = composePipeline(this.#middleware, entry, this.#terminal);
       entry.pipelineVersion = this.#version;
     }
     return entry.pipeline;
@@ -97,16 +125,7 @@ export abstract class MessageBusBase {
       gate.leave();
       return Promise.reject(error);
     }
-    if (result instanceof Promise) return result.then(this.#settle, this.#fail);
-    if (
-      result !== null &&
-      typeof result === 'object' &&
-      typeof (result as PromiseLike<unknown>).then === 'function'
-    ) {
-      return Promise.resolve(result).then(this.#settle, this.#fail);
-    }
-    gate.leave();
-    return Promise.resolve(result);
+    return this.#track(result);
   }
 
   /** Creates the context of a message about to be handled. */

@@ -27,15 +27,16 @@ export type MiddlewareLike = Middleware | MiddlewareFactory;
 /** The composed pipeline around a handler. @internal */
 export type Pipeline = (context: MessageContext, entry: HandlerEntry) => Promise<unknown>;
 
-const terminal: Pipeline = async (context, entry) => entry.invoke(context.message as object, context);
+const callHandler: Pipeline = async (context, entry) => entry.invoke(context.message as object, context);
 
 /**
- * Composes the middleware that applies to `handler`, first outermost; `undefined` when none does
- * (the bus then calls the handler directly). @internal
+ * Composes the middleware that applies to `handler`, first outermost, around `terminal` (which calls
+ * the handler); `undefined` when none applies (the bus then calls the handler directly). @internal
  */
 export function composePipeline(
   middleware: readonly MiddlewareLike[],
   handler: HandlerDescriptor,
+  terminal: Pipeline = callHandler,
 ): Pipeline | undefined {
   const applicable: Middleware[] = [];
   for (const candidate of middleware) {

@@ -1,7 +1,7 @@
 import type { ResultOf } from '../core';
 import { SingleHandlerBus, type ExecuteOptions } from './single-handler-bus';
 
-/** Sends each query to its one handler and resolves with the declared result type (`Query<TResult>`). */
+/** Sends each query to its one handler and resolves with the declared result type (`TypedQuery<TResult>`). */
 export class QueryBus extends SingleHandlerBus {
   protected readonly kind = 'query';
 

@@ -15,6 +15,12 @@ import {
 import type { DispatchGate } from '../cqrs/dispatch-gate';
 import type { HandlerEntry } from '../cqrs/handler-descriptor';
 import { MessageBusBase, type BusOptions } from '../cqrs/message-bus-base';
+import { isRetryableByDefault } from '../cqrs/middleware/retry.middleware';
+import {
+  createMessageValidator,
+  type MessageValidator,
+  type ValidationMiddlewareOptions,
+} from '../cqrs/middleware/validation.middleware';
 import type { TopologyRecorder } from '../cqrs/topology-recorder';
 import { metadataRegistry } from '../metadata';
 
@@ -39,6 +45,13 @@ export interface EventBusOptions extends BusOptions {
    * event is delivered once: a handler that gives up loses it. @default { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 1000 }
    */
   retry?: BackoffOptions;
+  /** Which handler errors are worth retrying. @default every error except validation, routing and timeout errors */
+  retryable?: (error: unknown) => boolean;
+  /**
+   * Validate each event with class-validator before any handler sees it; `publish` then rejects
+   * with `ValidationError` and delivers nothing. @default false
+   */
+  validation?: boolean | ValidationMiddlewareOptions;
   /** Where failures go when no listener is registered. */
   logger?: Logger;
   /** Source of randomness for jitter (tests). */
@@ -52,7 +65,8 @@ export interface PublishResult {
 }
 
 /**
- * In-process event bus: every event goes to every handler of its class. Each handler is isolated —
+ * In-process event bus: every event goes to every handler of its class (validated first, when
+ * validation is on). Each handler is isolated —
  * its failure is retried with its own policy and then reported to the error channel
  * ({@link EventBus.onError}); it never stops other handlers or later events, and is never swallowed
  * (with no listener it is logged at error level).
@@ -67,9 +81,15 @@ export class EventBus extends MessageBusBase {
   readonly #retry: ResolvedBackoff;
   readonly #logger: Logger;
   readonly #random: () => number;
+  readonly #retryable: (error: unknown) => boolean;
+  readonly #validator: MessageValidator | undefined;
 
   constructor(gate: DispatchGate, options: EventBusOptions = {}, topology?: TopologyRecorder) {
     super(gate, options, topology);
+    this.#retryable = options.retryable ?? isRetryableByDefault;
+    const validation = options.validation ?? false;
+    this.#validator =
+      validation === false ? undefined : createMessageValidator(validation === true ? {} : validation);
     this.#retry = resolveBackoff({ maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 1000, ...options.retry });
     this.#logger = options.logger ?? silentLogger;
     this.#random = options.random ?? Math.random;
@@ -118,6 +138,7 @@ export class EventBus extends MessageBusBase {
       const record = metadataRegistry.getMessage(event.constructor);
       if (record === undefined || record.kind !== 'event') throw this.invalid(event);
       this.gate.check(record.typeName);
+      if (this.#validator) await this.#validator.validate(event, record.typeName);
       const context = new MessageContext(
         'event',
         record.typeName,
@@ -165,7 +186,7 @@ export class EventBus extends MessageBusBase {
         await this.run(entry, this.pipelineOf(entry), event, context);
         return undefined;
       } catch (cause) {
-        if (attempt < backoff.maxAttempts) {
+        if (attempt < backoff.maxAttempts && this.#retryable(cause)) {
           await sleep(backoffDelay(backoff, attempt, this.#random));
           continue;
         }

@@ -19,22 +19,44 @@ export interface ValidationMiddlewareOptions {
  * no constraints are skipped at no cost.
  */
 export function validationMiddleware(options: ValidationMiddlewareOptions = {}): MiddlewareFactory {
-  const validatorOptions: ValidatorOptions = { forbidUnknownValues: false, ...options.validator };
-  const hasConstraints = new Map<Function, boolean>();
-  const needsValidation = (target: Function): boolean => {
-    let known = hasConstraints.get(target);
-    if (known === undefined) {
-      known = getMetadataStorage().getTargetValidationMetadatas(target, '', true, false).length > 0;
-      hasConstraints.set(target, known);
-    }
-    return known;
-  };
+  const validator = createMessageValidator(options);
   const middleware: Middleware = async (context, next) => {
-    const errors = await validate(context.message as object, validatorOptions);
-    if (errors.length > 0) throw new ValidationError(context.type, flattenViolations(errors));
+    await validator.validate(context.message as object, context.type);
     return next();
   };
-  return { forHandler: (handler) => (needsValidation(handler.messageClass) ? middleware : undefined) };
+  return {
+    forHandler: (handler) => (validator.hasConstraints(handler.messageClass) ? middleware : undefined),
+  };
+}
+
+/** Validates messages with class-validator, skipping classes without constraints. */
+export interface MessageValidator {
+  /** True when the class declares class-validator constraints (cached per class). */
+  hasConstraints(target: Function): boolean;
+  /** Resolves when `message` is valid; rejects with `ValidationError` listing every field otherwise. */
+  validate(message: object, messageType: string): Promise<void>;
+}
+
+/** Creates a {@link MessageValidator}. */
+export function createMessageValidator(options: ValidationMiddlewareOptions = {}): MessageValidator {
+  const validatorOptions: ValidatorOptions = { forbidUnknownValues: false, ...options.validator };
+  const known = new Map<Function, boolean>();
+  const hasConstraints = (target: Function): boolean => {
+    let result = known.get(target);
+    if (result === undefined) {
+      result = getMetadataStorage().getTargetValidationMetadatas(target, '', true, false).length > 0;
+      known.set(target, result);
+    }
+    return result;
+  };
+  return {
+    hasConstraints,
+    async validate(message, messageType) {
+      if (!hasConstraints(message.constructor)) return;
+      const errors = await validate(message, validatorOptions);
+      if (errors.length > 0) throw new ValidationError(messageType, flattenViolations(errors));
+    },
+  };
 }
 
 /** Turns class-validator's tree of errors into a flat list of field violations. */

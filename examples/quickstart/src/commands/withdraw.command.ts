@@ -1,0 +1,19 @@
+import { IsNotEmpty, IsPositive, IsString } from 'class-validator';
+import { Command, TypedCommand } from 'potter';
+
+/** Takes money from an account; answers with the new balance. */
+@Command()
+export class Withdraw extends TypedCommand<number> {
+  @IsString()
+  @IsNotEmpty()
+  readonly accountId: string;
+
+  @IsPositive()
+  readonly amount: number;
+
+  constructor(accountId: string, amount: number) {
+    super();
+    this.accountId = accountId;
+    this.amount = amount;
+  }
+}
