@@ -156,8 +156,9 @@ function register(container: DependencyContainer, definition: ProviderDefinition
     case 'class': {
       const target = definition.useClass!;
       // Let tsyringe learn the constructor's parameter types (Potter already validated them).
-      if (Reflect.getMetadata('design:paramtypes', target) !== undefined)
+      if (target.length > 0 || Reflect.getMetadata('design:paramtypes', target) !== undefined) {
         injectable()(target as Constructor<never>);
+      }
       const lifecycle =
         definition.scope === 'singleton'
           ? Lifecycle.Singleton

@@ -37,6 +37,11 @@ export const ERROR_CATALOG = {
   POTTER_LIFECYCLE_HOOK_FAILED: { status: 500, description: 'An onInit, onStart or onStop hook threw.' },
   POTTER_EVENT_HANDLER_FAILED: { status: 500, description: 'An event handler failed after all its retries.' },
   POTTER_CONFIGURATION_INVALID: { status: 500, description: 'An option passed to Potter is invalid.' },
+  POTTER_STREAM_DELETED: {
+    status: 410,
+    description: 'The event stream was deleted: it can be neither read nor appended to.',
+  },
+  POTTER_AGGREGATE_NOT_FOUND: { status: 404, description: 'No event stream exists for the aggregate id.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 /** A stable Potter error code. */
@@ -170,16 +175,38 @@ export class MissingDependencyError extends PotterError {
 
 /** A message could not be encoded or decoded. */
 export class SerializationError extends PotterError {
-  constructor(message: string, options: PotterErrorOptions = {}) {
-    super('POTTER_SERIALIZATION_FAILED', message, options);
+  constructor(
+    message: string,
+    options: PotterErrorOptions = {},
+    code: ErrorCode = 'POTTER_SERIALIZATION_FAILED',
+  ) {
+    super(code, message, options);
   }
 }
 
-/** A message type name is not registered with the serializer. */
-export class UnknownMessageTypeError extends PotterError {
+/** A message type name is not registered with the serializer (a kind of {@link SerializationError}). */
+export class UnknownMessageTypeError extends SerializationError {
   constructor(typeName: string, known: string[] = []) {
-    super('POTTER_UNKNOWN_MESSAGE_TYPE', `Unknown message type "${typeName}".`, {
-      details: { typeName, known },
+    super(
+      `Unknown message type "${typeName}": register its class (@Event/@Command/@Query) with the serializer.`,
+      { details: { typeName, known } },
+      'POTTER_UNKNOWN_MESSAGE_TYPE',
+    );
+  }
+}
+
+/** The event stream was soft-deleted: it can be neither read nor appended to. */
+export class StreamDeletedError extends PotterError {
+  constructor(streamId: string) {
+    super('POTTER_STREAM_DELETED', `Stream ${streamId} was deleted.`, { details: { streamId } });
+  }
+}
+
+/** No event stream exists for an aggregate id. */
+export class AggregateNotFoundError extends PotterError {
+  constructor(aggregateType: string, aggregateId: string) {
+    super('POTTER_AGGREGATE_NOT_FOUND', `${aggregateType} ${aggregateId} does not exist.`, {
+      details: { aggregateType, aggregateId },
     });
   }
 }

@@ -8,6 +8,8 @@ import { bootstrap, type BootstrapOptions } from '../container/bootstrap';
 import type { PotterApp } from '../container/potter-app';
 import type { Provider } from '../metadata';
 
+export { AggregateFixture, AggregateFixtureResult } from './aggregate-fixture';
+
 /** Options of {@link createTestApp}. */
 export interface TestAppOptions extends BootstrapOptions {
   /** Providers replacing the modules' ones (fakes, stubs). */

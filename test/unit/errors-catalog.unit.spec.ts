@@ -19,6 +19,8 @@ import {
   ShutdownTimeoutError,
   TimeoutError,
   UnknownMessageTypeError,
+  StreamDeletedError,
+  AggregateNotFoundError,
   ValidationError,
   isPotterError,
   type ErrorCode,
@@ -115,6 +117,14 @@ const SAMPLES: Record<string, () => Sample> = {
   UnknownMessageTypeError: () => ({
     error: new UnknownMessageTypeError('Refund', ['Deposit', 'Withdraw']),
     details: { typeName: 'Refund', known: ['Deposit', 'Withdraw'] },
+  }),
+  StreamDeletedError: () => ({
+    error: new StreamDeletedError('Order-1'),
+    details: { streamId: 'Order-1' },
+  }),
+  AggregateNotFoundError: () => ({
+    error: new AggregateNotFoundError('Order', 'o-1'),
+    details: { aggregateType: 'Order', aggregateId: 'o-1' },
   }),
   InvalidMessageError: () => ({
     error: new InvalidMessageError(new NotDecorated(), 'command'),

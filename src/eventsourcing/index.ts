@@ -1,0 +1,10 @@
+export * from './event-store';
+export * from './aggregate.decorators';
+export * from './aggregate-root';
+export * from './upcasting';
+export * from './event-serializer';
+export * from './snapshots/index';
+export * from './aggregate-repository';
+export * from './replay';
+export * from './event-sourcing.module';
+export { MemoryEventStore, type MemoryEventStoreOptions } from './memory/memory-event-store';

@@ -1,0 +1,3 @@
+export * from './snapshot-store';
+export * from './snapshot-strategies';
+export * from './memory-snapshot-store';
