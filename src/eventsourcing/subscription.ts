@@ -9,9 +9,10 @@ import {
 
 /**
  * Catch-up-then-live subscription over any store's `readAll`: reads batches until the end of the
- * log, then waits for `waitForChange` (a push notification, or a timer) and reads again. Handlers
- * see each event once, in log order; a handler error ends the subscription (`done` rejects).
- * @internal
+ * log, then waits for `waitForChange` (a push notification) or the poll interval, whichever comes
+ * first — the timer also covers a notification that fired while a read was in flight — and reads
+ * again. Handlers see each event once, in log order; a handler error ends the subscription (`done`
+ * rejects). @internal
  */
 export function runSubscription(
   store: Pick<EventStore, 'readAll'>,
@@ -24,15 +25,41 @@ export function runSubscription(
     if (options.signal.aborted) controller.abort();
     else options.signal.addEventListener('abort', () => controller.abort(), { once: true });
   }
-  let position: GlobalPosition = options.after ?? START;
-  let caughtUpWaiters: (() => void)[] = [];
-  let caughtUpAt = -1;
-  let round = 0;
   const batchSize = options.batchSize ?? 500;
+  const pollIntervalMs = options.pollIntervalMs ?? 200;
+  let position: GlobalPosition = options.after ?? START;
+  /** Number of reads started so far, and the read number that last reached the end of the log. */
+  let reads = 0;
+  let caughtUpAt = 0;
+  let waiters: (() => void)[] = [];
+  /** Aborts the idle wait (set only while the loop is idle). */
+  let idle: AbortController | undefined;
+
+  const wait = async (): Promise<void> => {
+    const local = new AbortController();
+    idle = local;
+    const onStop = (): void => local.abort();
+    controller.signal.addEventListener('abort', onStop, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        waitForChange(local.signal).catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, pollIntervalMs);
+          local.signal.addEventListener('abort', () => resolve(), { once: true });
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      local.abort();
+      controller.signal.removeEventListener('abort', onStop);
+      idle = undefined;
+    }
+  };
 
   const loop = async (): Promise<void> => {
     while (!controller.signal.aborted) {
-      round++;
+      const read = ++reads;
       const batch = await store.readAll({
         after: position,
         limit: batchSize,
@@ -44,15 +71,11 @@ export function runSubscription(
       if (batch.events.length > 0) await handler(batch.events);
       position = batch.position;
       if (batch.endOfLog) {
-        caughtUpAt = round;
-        const waiters = caughtUpWaiters;
-        caughtUpWaiters = [];
-        for (const w of waiters) w();
-        try {
-          await waitForChange(controller.signal);
-        } catch {
-          // aborted: the loop condition ends it
-        }
+        caughtUpAt = read;
+        const ready = waiters;
+        waiters = [];
+        for (const w of ready) w();
+        if (!controller.signal.aborted) await wait();
       }
     }
   };
@@ -63,15 +86,15 @@ export function runSubscription(
       return position;
     },
     caughtUp() {
-      // "Caught up" means a read that started after this call reached the end of the log.
-      const asked = round;
-      if (caughtUpAt > asked) return Promise.resolve();
+      // Caught up = a read that started after this call reached the end of the log.
+      const after = reads;
       return new Promise<void>((resolve, reject) => {
         const check = (): void => {
-          if (caughtUpAt > asked) resolve();
-          else caughtUpWaiters.push(check);
+          if (caughtUpAt > after) resolve();
+          else waiters.push(check);
         };
-        caughtUpWaiters.push(check);
+        waiters.push(check);
+        idle?.abort(); // an idle loop rereads now instead of at the next notification
         done.then(resolve, reject);
       });
     },
