@@ -135,6 +135,13 @@ export class DuplicateHandlerError extends PotterError {
 
 /** An optimistic-concurrency check failed: the stream moved on since it was read. */
 export class ConcurrencyError extends PotterError {
+  /** The stream that moved on. */
+  readonly streamId: string;
+  /** What the writer expected (a version, `'no_stream'`, `'exists'`…). */
+  readonly expectedVersion: unknown;
+  /** What the stream was at (a version, `'no_stream'`…). */
+  readonly actualVersion: unknown;
+
   constructor(
     streamId: string,
     expectedVersion: unknown,
@@ -146,6 +153,9 @@ export class ConcurrencyError extends PotterError {
       `Concurrency conflict on ${streamId}: expected version ${String(expectedVersion)}, actual ${String(actualVersion)}.`,
       { ...options, details: { streamId, expectedVersion, actualVersion, ...options.details } },
     );
+    this.streamId = streamId;
+    this.expectedVersion = expectedVersion;
+    this.actualVersion = actualVersion;
   }
 }
 

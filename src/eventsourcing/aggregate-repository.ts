@@ -121,6 +121,7 @@ export class AggregateRepository<A extends AggregateRoot> {
     const aggregate = this.create(id);
     const streamId = this.streamId(id);
     let fromVersion = 1;
+    let stale = false;
     const store = this.#options.snapshotStore;
     if (store) {
       const snapshot = await store.load(streamId);
@@ -128,12 +129,16 @@ export class AggregateRepository<A extends AggregateRoot> {
         aggregate.restoreSnapshot(snapshot.state);
         aggregate.version = snapshot.version;
         fromVersion = snapshot.version + 1;
-        this.#lastSnapshot.set(streamId, { version: snapshot.version, at: snapshot.createdAt });
+        // Only ever move the record forward: a newer snapshot may still be being written.
+        const known = this.#lastSnapshot.get(streamId);
+        if (!known || known.version < snapshot.version) {
+          this.#lastSnapshot.set(streamId, { version: snapshot.version, at: snapshot.createdAt });
+        }
       } else if (snapshot) {
         this.#logger.info(
           `Ignoring ${streamId} snapshot v${snapshot.schemaVersion}: the aggregate is at snapshot v${this.#snapshotVersion}`,
         );
-        this.#lastSnapshot.set(streamId, { version: 0, at: undefined });
+        stale = !this.#lastSnapshot.has(streamId);
       }
     }
     const recorded = await this.#options.eventStore.readStream(streamId, { fromVersion });
@@ -144,8 +149,7 @@ export class AggregateRepository<A extends AggregateRoot> {
       );
     }
     // A stale snapshot (other schema version) is replaced as soon as possible.
-    if (store && this.#lastSnapshot.get(streamId)?.version === 0 && aggregate.version > 0)
-      this.#writeSnapshot(aggregate, streamId);
+    if (store && stale && aggregate.version > 0) this.#writeSnapshot(aggregate, streamId);
     return aggregate;
   }
 

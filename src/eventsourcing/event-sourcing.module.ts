@@ -2,7 +2,8 @@ import { ConfigurationError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/logger';
 import type { MessageContext } from '../core/message-context';
 import type { Constructor } from '../core/types';
-import { LOGGER } from '../container/tokens';
+import { CLOCK, LOGGER } from '../container/tokens';
+import type { Clock } from '../core/clock';
 import { EventBus } from '../events/event-bus';
 import { CommandHandler } from '../metadata/handler.decorators';
 import { metadataRegistry } from '../metadata/metadata-registry';
@@ -51,6 +52,11 @@ export interface EventSourcingOptions {
   upcasters?: Upcaster[];
   /** Publish committed events on the app's event bus. @default true */
   publishEvents?: boolean;
+  /**
+   * Close the event store when the app stops. Leave it off when you created the store and close it
+   * yourself (for example when several apps share it). @default false
+   */
+  closeOnStop?: boolean;
 }
 
 /** Hands out one repository per aggregate class, configured from the module options. */
@@ -62,6 +68,7 @@ export class AggregateRepositories {
     readonly eventBus: EventBus | undefined,
     readonly logger: Logger,
     readonly options: EventSourcingOptions,
+    readonly clock?: Clock,
   ) {}
 
   /** The repository of `aggregate`. */
@@ -77,6 +84,7 @@ export class AggregateRepositories {
         serializer: this.serializer,
         eventBus: this.eventBus,
         logger: this.logger,
+        ...(this.clock ? { now: () => new Date(this.clock!.now()) } : {}),
         ...(this.options.snapshotStore ? { snapshotStore: this.options.snapshotStore } : {}),
         ...(strategy ? { snapshotStrategy: strategy } : {}),
       });
@@ -88,6 +96,7 @@ export class AggregateRepositories {
   /** Waits for background snapshot writes (called on app stop). */
   async onStop(): Promise<void> {
     await Promise.all([...this.#repositories.values()].map((r) => r.whenIdle()));
+    if (this.options.closeOnStop) await this.eventStore.close();
   }
 }
 
@@ -109,15 +118,16 @@ export class EventSourcingModule {
       { provide: EventSerializer, useValue: new EventSerializer({ upcasters }) },
       {
         provide: AggregateRepositories,
-        useFactory: (serializer: EventSerializer, bus: EventBus, logger: Logger) =>
+        useFactory: (serializer: EventSerializer, bus: EventBus, logger: Logger, clock: Clock) =>
           new AggregateRepositories(
             eventStore,
             serializer,
             options.publishEvents === false ? undefined : bus,
             logger ?? silentLogger,
             options,
+            clock,
           ),
-        inject: [EventSerializer, EventBus, LOGGER],
+        inject: [EventSerializer, EventBus, LOGGER, CLOCK],
       },
     ];
     const handlers: Constructor[] = [];
