@@ -20,6 +20,29 @@ const DRIVERS = [
   'protobufjs',
 ];
 
+/** `no-restricted-imports` for src/: no drivers (except `allowedDrivers`), no tests, no barrel. */
+function srcImportRule(allowedDrivers = []) {
+  return [
+    'error',
+    {
+      paths: DRIVERS.filter((name) => !allowedDrivers.includes(name)).map((name) => ({
+        name,
+        message: 'Drivers are loaded only by their adapter folder (see ARCHITECTURE.md §2).',
+      })),
+      patterns: [
+        {
+          group: ['**/examples/**', '**/test/**', '**/bench/**'],
+          message: 'src/ never imports examples, tests or benchmarks.',
+        },
+        {
+          group: ['potter', 'potter/*'],
+          message: 'Inside src/, import modules by relative path, never through the package barrel.',
+        },
+      ],
+    },
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['node_modules', 'dist', 'build', 'coverage', '.cache'] },
   js.configs.recommended,
@@ -42,26 +65,17 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     rules: {
       'no-console': 'error',
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: DRIVERS.map((name) => ({
-            name,
-            message: 'Drivers are loaded only by their adapter folder (see ARCHITECTURE.md §2).',
-          })),
-          patterns: [
-            {
-              group: ['**/examples/**', '**/test/**', '**/bench/**'],
-              message: 'src/ never imports examples, tests or benchmarks.',
-            },
-            {
-              group: ['potter', 'potter/*'],
-              message: 'Inside src/, import modules by relative path, never through the package barrel.',
-            },
-          ],
-        },
-      ],
+      'no-restricted-imports': srcImportRule(),
     },
+  },
+  // The one exception to the driver rule: each adapter folder may import its own driver.
+  {
+    files: ['src/eventsourcing/postgres/**/*.ts'],
+    rules: { 'no-restricted-imports': srcImportRule(['pg']) },
+  },
+  {
+    files: ['src/eventsourcing/pglite/**/*.ts'],
+    rules: { 'no-restricted-imports': srcImportRule(['@electric-sql/pglite']) },
   },
   {
     files: ['src/core/**/*.ts'],

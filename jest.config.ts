@@ -8,6 +8,8 @@ const tsJest: Config['transform'] = {
 const moduleNameMapper: Config['moduleNameMapper'] = {
   '^potter$': '<rootDir>/src/index.ts',
   '^potter/testing$': '<rootDir>/src/testing/index.ts',
+  '^potter/postgres$': '<rootDir>/src/postgres.ts',
+  '^potter/pglite$': '<rootDir>/src/pglite.ts',
 };
 
 function project(displayName: string, testMatch: string[], extra: Config = {}): Config {

@@ -15,6 +15,8 @@ const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const ENTRIES = {
   index: 'index.js',
   testing: 'testing/index.js',
+  postgres: 'postgres.js',
+  pglite: 'pglite.js',
 };
 
 function run(args) {

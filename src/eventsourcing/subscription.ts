@@ -75,6 +75,8 @@ export function runSubscription(
         const ready = waiters;
         waiters = [];
         for (const w of ready) w();
+        // Callers that asked during this read need a read that starts after their call: go on now.
+        if (waiters.length > 0) continue;
         if (!controller.signal.aborted) await wait();
       }
     }

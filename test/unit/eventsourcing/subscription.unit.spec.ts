@@ -90,3 +90,15 @@ describe('subscribeToAll (memory)', () => {
     await subscription.done;
   });
 });
+
+describe('caughtUp during the first read', () => {
+  it('resolves without waiting for the poll interval', async () => {
+    const store = new MemoryEventStore();
+    await append(store, 'a', 3);
+    const subscription = store.subscribeToAll(() => undefined, { pollIntervalMs: 60_000 });
+    const started = Date.now();
+    await subscription.caughtUp();
+    expect(Date.now() - started).toBeLessThan(1000);
+    await subscription.stop();
+  });
+});

@@ -1,9 +1,13 @@
 import { IsNotEmpty, IsPositive, IsString } from 'class-validator';
-import { Command, TypedCommand } from 'potter';
+import { Command, TargetAggregateId, TypedCommand } from 'potter';
 
-/** Puts money on an account; answers with the new balance. */
+/**
+ * Puts money on an account; answers with the new balance. Handled by `Account.deposit`: Potter
+ * loads the account named by the `@TargetAggregateId()` field, calls the method, and saves.
+ */
 @Command()
 export class Deposit extends TypedCommand<number> {
+  @TargetAggregateId()
   @IsString()
   @IsNotEmpty()
   readonly accountId: string;

@@ -1,9 +1,10 @@
 import { IsNotEmpty, IsPositive, IsString } from 'class-validator';
-import { Command, TypedCommand } from 'potter';
+import { Command, TargetAggregateId, TypedCommand } from 'potter';
 
-/** Takes money from an account; answers with the new balance. */
+/** Takes money from an account; answers with the new balance. Handled by `Account.withdraw`. */
 @Command()
 export class Withdraw extends TypedCommand<number> {
+  @TargetAggregateId()
   @IsString()
   @IsNotEmpty()
   readonly accountId: string;

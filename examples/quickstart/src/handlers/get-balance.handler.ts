@@ -1,12 +1,14 @@
-import { QueryHandler } from 'potter';
-import { AccountStore } from '../account-store';
+import { AggregateRepository, InjectRepository, QueryHandler } from 'potter';
+import { Account } from '../account.aggregate';
 import { GetBalance } from '../queries/get-balance.query';
 
+/** Answers from the account itself, loaded from its events (a larger app would keep a read model). */
 @QueryHandler(GetBalance)
 export class GetBalanceHandler {
-  constructor(private readonly store: AccountStore) {}
+  constructor(@InjectRepository(Account) private readonly accounts: AggregateRepository<Account>) {}
 
-  execute(query: GetBalance): number {
-    return this.store.get(query.accountId).balance;
+  async execute(query: GetBalance): Promise<number> {
+    const account = await this.accounts.load(query.accountId); // AggregateNotFoundError if unknown
+    return account.balance;
   }
 }

@@ -1,21 +1,20 @@
-import { CommandHandler, EventBus, type MessageContext } from 'potter';
-import { AccountStore } from '../account-store';
+import { AggregateRepository, CommandHandler, InjectRepository } from 'potter';
+import { Account } from '../account.aggregate';
 import { OpenAccount } from '../commands/open-account.command';
 import { AccountOpened } from '../events/account.events';
 
+/** A classic command handler: it creates the aggregate and saves it through its repository. */
 @CommandHandler(OpenAccount, { emits: [AccountOpened] })
 export class OpenAccountHandler {
-  constructor(
-    private readonly store: AccountStore,
-    private readonly events: EventBus,
-  ) {}
+  constructor(@InjectRepository(Account) private readonly accounts: AggregateRepository<Account>) {}
 
-  async execute(command: OpenAccount, context: MessageContext): Promise<string> {
-    const account = this.store.open(command.owner, command.initialDeposit);
-    console.log(`  [command] OpenAccount handled: ${account.id} (command id ${context.id})`);
-    // Published inside the handler: the event inherits the correlation id, and its causation id is
-    // this command's id. `publish` resolves once every event handler has finished.
-    await this.events.publish(new AccountOpened(account.id, account.owner, account.balance));
+  async execute(command: OpenAccount): Promise<string> {
+    const account = this.accounts.create(command.accountId); // new, at version 0
+    account.open(command.owner, command.initialDeposit);
+    // Appends with expected version 0: if the account exists already, this raises ConcurrencyError.
+    // After the commit the repository publishes AccountOpened on the event bus, inside this
+    // command's context, so the event's causation id is this command's id.
+    await this.accounts.save(account);
     return account.id;
   }
 }

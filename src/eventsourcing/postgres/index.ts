@@ -1,0 +1,2 @@
+export { createPostgresEventStore, type PostgresEventStoreOptions } from './postgres-event-store';
+export { PgSqlClient, type PgSqlClientOptions } from './pg-sql-client';

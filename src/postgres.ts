@@ -1,0 +1,26 @@
+/**
+ * `potter/postgres` — Potter on PostgreSQL through `pg` (an optional peer dependency: `npm i pg`),
+ * loaded only when a client or store is created.
+ */
+export {
+  createPostgresEventStore,
+  PgSqlClient,
+  type PostgresEventStoreOptions,
+  type PgSqlClientOptions,
+} from './eventsourcing/postgres';
+export {
+  SqlEventStore,
+  sqlStateOf,
+  migrateEventStore,
+  EVENT_STORE_MIGRATIONS,
+  DEFAULT_EVENT_STORE_SCHEMA,
+  type SqlEventStoreOptions,
+  type SqlAppendOptions,
+  type SqlClient,
+  type SqlQueryOptions,
+  type SqlResult,
+  type EventStoreMigration,
+  type MigrateEventStoreOptions,
+  type MigrateEventStoreResult,
+} from './eventsourcing/sql';
+export { SqlSnapshotStore } from './eventsourcing/snapshots/sql-snapshot-store';

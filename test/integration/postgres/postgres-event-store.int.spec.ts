@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { createPostgresEventStore, migrateEventStore, PgSqlClient, SqlEventStore } from 'potter/postgres';
+import { describeEventStoreContract, events, readLogOf } from '../../contracts/event-store.contract';
+import { postgresUrl, serviceUnavailable } from '../../support/services';
+
+// Every schema this file creates starts with this prefix; all are dropped at the end.
+const prefix = `es_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+let pool: Pool;
+let schemas = 0;
+
+beforeAll(async () => {
+  pool = new Pool({ connectionString: postgresUrl(), max: 8 });
+  pool.on('error', () => undefined);
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    throw serviceUnavailable('PostgreSQL', postgresUrl(), error);
+  }
+});
+
+afterAll(async () => {
+  const { rows } = await pool.query<{ nspname: string }>(
+    `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)`,
+    [prefix],
+  );
+  for (const { nspname } of rows) await pool.query(`DROP SCHEMA "${nspname}" CASCADE`);
+  await pool.end();
+});
+
+describeEventStoreContract('PostgreSQL', async () => {
+  const schema = `${prefix}_${++schemas}`;
+  const store = await createPostgresEventStore({ pool, schema });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+    },
+  };
+});
+
+describe('PostgreSQL event store', () => {
+  it('migrates idempotently, also when processes migrate at the same time', async () => {
+    const schema = `${prefix}_migrate`;
+    const clients = Array.from({ length: 4 }, () => new PgSqlClient({ connectionString: postgresUrl() }));
+    try {
+      const results = await Promise.all(clients.map((client) => migrateEventStore(client, { schema })));
+      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ from: 0, to: 2, applied: [1, 2] }]);
+      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 2, to: 2, applied: [] });
+      const { rows } = await pool.query(
+        `SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`,
+      );
+      expect(rows).toEqual([
+        { version: 1, name: 'create streams and events' },
+        { version: 2, name: 'create snapshots' },
+      ]);
+      expect(await migrateEventStore(clients[0]!, { schema, to: 1 })).toEqual({
+        from: 2,
+        to: 1,
+        applied: [2],
+      });
+      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 1, to: 2, applied: [2] });
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+    }
+  });
+
+  it('creates its own pool from a connection string and ends it on close', async () => {
+    const schema = `${prefix}_own_pool`;
+    const store = await createPostgresEventStore({ connectionString: postgresUrl(), schema });
+    await store.appendToStream('s', events(2));
+    expect(await store.readStream('s')).toHaveLength(2);
+    await store.close();
+    expect((store.client as PgSqlClient).pool.ended).toBe(true);
+  });
+
+  it('appends inside a caller’s transaction: committed or rolled back with it', async () => {
+    const schema = `${prefix}_tx`;
+    const store = await createPostgresEventStore({ pool, schema });
+    await store.client.transaction(async (tx) => {
+      await store.appendToStream('s', events(2), { transaction: tx });
+      await tx.query(`CREATE TABLE "${schema}".read_model (n int)`);
+    });
+    await expect(
+      store.client.transaction(async (tx) => {
+        await store.appendToStream('s', events(1), { transaction: tx, expectedVersion: 2 });
+        await expect(
+          store.appendToStream('s', events(1), { transaction: tx, expectedVersion: 1 }),
+        ).rejects.toThrow(/Concurrency conflict/);
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect((await store.readStream('s')).map((e) => e.streamVersion)).toEqual([1, 2]);
+    expect(await readLogOf(store, 2)).toHaveLength(2);
+    await store.close();
+  });
+
+  it('wakes a subscription in another process by NOTIFY', async () => {
+    const schema = `${prefix}_notify`;
+    const writer = await createPostgresEventStore({ pool, schema });
+    const reader = new SqlEventStore(new PgSqlClient({ connectionString: postgresUrl() }), {
+      schema,
+      closeClient: true,
+    });
+    try {
+      let wake: (ids: string[]) => void = () => undefined;
+      const arrived = new Promise<string[]>((resolve) => (wake = resolve));
+      // A poll interval far above the test's patience: only a notification can deliver in time.
+      reader.subscribeToAll((batch) => wake(batch.map((e) => e.id)), { pollIntervalMs: 60_000 });
+      // The reader is idle once its LISTEN connection is up (observed on the server).
+      for (let i = 0; i < 500; i++) {
+        const { rows } = await pool.query(`SELECT 1 FROM pg_stat_activity WHERE query = $1`, [
+          `LISTEN "${schema}_events"`,
+        ]);
+        if (rows.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const started = Date.now();
+      await writer.appendToStream('s', [{ id: 'n-1', type: 'tick', payload: {} }]);
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('no notification')), 5_000).unref(),
+      );
+      expect(await Promise.race([arrived, timeout])).toEqual(['n-1']);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await reader.close();
+      await writer.close();
+    }
+  });
+});
