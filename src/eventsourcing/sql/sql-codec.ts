@@ -39,6 +39,24 @@ export function encodeEvents(prepared: readonly PreparedEvent[]): string {
   }
 }
 
+/** One event as the scalar parameters of a single-event append: id, type, schema version, payload, metadata. @internal */
+export function encodeEvent(event: PreparedEvent): [string, string, number, string, string] {
+  try {
+    return [
+      event.id,
+      event.type,
+      event.schemaVersion,
+      JSON.stringify(event.payload),
+      JSON.stringify(event.metadata),
+    ];
+  } catch (cause) {
+    throw new SerializationError(`Events of types ${event.type} are not JSON.`, {
+      cause,
+      details: { types: [event.type] },
+    });
+  }
+}
+
 /** Turns a database error of an append into the error the caller should see. @internal */
 export function translateWriteError(error: unknown): unknown {
   // Class 22 (data exception): a value PostgreSQL's jsonb refuses, such as a "\u0000" in a string.

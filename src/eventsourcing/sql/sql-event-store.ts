@@ -31,6 +31,7 @@ import {
   MAX_VERSION,
   assertStreamId,
   countOption,
+  encodeEvent,
   encodeEvents,
   run,
   toRecordedEvent,
@@ -163,20 +164,34 @@ export class SqlEventStore implements EventStore {
     const existing = expected === 'exists' || (typeof expected === 'number' && expected > 0);
     // In a caller's transaction the NOTIFY must wait for its commit: it goes in the statement.
     const notifyOnCommit = options.transaction !== undefined && this.#notify;
+    const one = prepared.length === 1;
+    const sql = this.#sql;
     const statement = existing
       ? notifyOnCommit
-        ? this.#sql.appendExistingNotifying
-        : this.#sql.appendExisting
+        ? one
+          ? sql.appendOneExistingNotifying
+          : sql.appendExistingNotifying
+        : one
+          ? sql.appendOneExisting
+          : sql.appendExisting
       : notifyOnCommit
-        ? this.#sql.appendMayCreateNotifying
-        : this.#sql.appendMayCreate;
-    const params = [
-      streamId,
-      prepared.length,
-      typeof expected === 'number' ? expected : expected === 'no_stream' ? 0 : null,
-      encodeEvents(prepared),
-      recordedAt.toISOString(), // cheaper for the driver than a Date, and exact to the millisecond
-    ];
+        ? one
+          ? sql.appendOneMayCreateNotifying
+          : sql.appendMayCreateNotifying
+        : one
+          ? sql.appendOneMayCreate
+          : sql.appendMayCreate;
+    const expectedParam = typeof expected === 'number' ? expected : expected === 'no_stream' ? 0 : null;
+    // A single event goes as scalar parameters (no JSON array for the server to unpack).
+    const params = one
+      ? [streamId, 1, expectedParam, ...encodeEvent(prepared[0]!), recordedAt.toISOString()]
+      : [
+          streamId,
+          prepared.length,
+          expectedParam,
+          encodeEvents(prepared),
+          recordedAt.toISOString(), // cheaper for the driver than a Date, and exact to the millisecond
+        ];
     for (let attempt = 1; ; attempt++) {
       const row = await this.#tryAppend(client, statement, params, options.transaction !== undefined);
       if (row) {

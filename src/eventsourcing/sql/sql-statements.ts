@@ -15,6 +15,14 @@ export interface EventStoreStatements {
   /** The same two, also signalling the channel when their transaction commits (for caller transactions). */
   appendMayCreateNotifying: Statement;
   appendExistingNotifying: Statement;
+  /**
+   * The same four for exactly one event, with scalar parameters (`$4` id, `$5` type, `$6` schema
+   * version, `$7` payload, `$8` metadata, `$9` recorded at): no JSON array to unpack.
+   */
+  appendOneMayCreate: Statement;
+  appendOneExisting: Statement;
+  appendOneMayCreateNotifying: Statement;
+  appendOneExistingNotifying: Statement;
   /** Stream state and already-stored event ids, to explain a failed append. */
   appendConflict: Statement;
   readStreamForward: Statement;
@@ -102,7 +110,16 @@ export function eventStoreStatements(schemaName: string): EventStoreStatements {
   // than the one it waited for, so the log's (transaction_id, seq) order keeps each stream's
   // versions in order.
   const lock = `lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${key}, hashtext($1::text)))`;
-  const insertEvents = `written AS (
+  const insertEvents = (one: boolean): string =>
+    one
+      ? `written AS (
+      INSERT INTO ${s}.events
+        (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+      SELECT $4::text, $1::text, stream.version, $5::text, $6::int, $7::jsonb, $8::jsonb, $9::timestamptz
+      FROM stream
+      RETURNING seq
+    )`
+      : `written AS (
       INSERT INTO ${s}.events
         (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
       SELECT e.doc->>'id', $1::text, stream.version - $2::int + e.n::int, e.doc->>'type',
@@ -113,10 +130,11 @@ export function eventStoreStatements(schemaName: string): EventStoreStatements {
     )`;
   const result = (
     notify: boolean,
+    one: boolean,
   ): string => `SELECT stream.version, pg_current_xact_id()::text AS transaction_id,
-      (SELECT max(seq) FROM written)::text AS last_seq${notify ? `, pg_notify('${channel}', '') IS NULL AS notified` : ''}
+      (SELECT ${one ? 'seq' : 'max(seq)'} FROM written)::text AS last_seq${notify ? `, pg_notify('${channel}', '') IS NULL AS notified` : ''}
     FROM stream`;
-  const mayCreate = (notify: boolean): string => `WITH ${lock},
+  const mayCreate = (notify: boolean, one = false): string => `WITH ${lock},
       stream AS (
         INSERT INTO ${s}.streams AS st (stream_id, version)
         SELECT $1::text, $2::int FROM lock
@@ -124,9 +142,9 @@ export function eventStoreStatements(schemaName: string): EventStoreStatements {
           WHERE NOT st.deleted AND ($3::int IS NULL OR st.version = $3::int)
         RETURNING st.version
       ),
-      ${insertEvents}
-      ${result(notify)}`;
-  const existing = (notify: boolean): string => `WITH ${lock},
+      ${insertEvents(one)}
+      ${result(notify, one)}`;
+  const existing = (notify: boolean, one = false): string => `WITH ${lock},
       stream AS (
         UPDATE ${s}.streams AS st SET version = st.version + $2::int
         FROM lock
@@ -134,8 +152,8 @@ export function eventStoreStatements(schemaName: string): EventStoreStatements {
           AND CASE WHEN $3::int IS NULL THEN st.version > 0 ELSE st.version = $3::int END
         RETURNING st.version
       ),
-      ${insertEvents}
-      ${result(notify)}`;
+      ${insertEvents(one)}
+      ${result(notify, one)}`;
 
   return {
     channel,
@@ -143,6 +161,10 @@ export function eventStoreStatements(schemaName: string): EventStoreStatements {
     appendExisting: named('append_existing', existing(false)),
     appendMayCreateNotifying: named('append_may_create_notifying', mayCreate(true)),
     appendExistingNotifying: named('append_existing_notifying', existing(true)),
+    appendOneMayCreate: named('append_one_may_create', mayCreate(false, true)),
+    appendOneExisting: named('append_one_existing', existing(false, true)),
+    appendOneMayCreateNotifying: named('append_one_may_create_notifying', mayCreate(true, true)),
+    appendOneExistingNotifying: named('append_one_existing_notifying', existing(true, true)),
     appendConflict: named(
       'append_conflict',
       `SELECT 'stream' AS kind, NULL::text AS event_id, stream_id, version AS stream_version, deleted
