@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { Pool } from 'pg';
 import {
   ConcurrencyError,
   MemoryEventStore,
@@ -18,35 +17,14 @@ import {
   type SqlResult,
 } from 'potter/postgres';
 import { events, readLogOf, readWholeLog } from '../../contracts/event-store.contract';
-import { postgresUrl, serviceUnavailable } from '../../support/services';
+import { usePostgresSchemas } from '../../support/postgres-schemas';
 
 // Concurrency of the event store on a real PostgreSQL (and, where the scenario means something
 // without a database, on the memory store). Every schema starts with `prefix` and is dropped at the end.
-const prefix = `esc_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-let pool: Pool;
-let schemas = 0;
-
-beforeAll(async () => {
-  pool = new Pool({ connectionString: postgresUrl(), max: 24 });
-  pool.on('error', () => undefined);
-  try {
-    await pool.query('SELECT 1');
-  } catch (error) {
-    throw serviceUnavailable('PostgreSQL', postgresUrl(), error);
-  }
-});
-
-afterAll(async () => {
-  const { rows } = await pool.query<{ nspname: string }>(
-    `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)`,
-    [prefix],
-  );
-  for (const { nspname } of rows) await pool.query(`DROP SCHEMA "${nspname}" CASCADE`);
-  await pool.end();
-});
+const pg = usePostgresSchemas('esc', { max: 24 });
 
 async function postgresStore(): Promise<SqlEventStore> {
-  return createPostgresEventStore({ pool, schema: `${prefix}_${++schemas}` });
+  return createPostgresEventStore({ pool: pg.pool(), schema: pg.schema() });
 }
 
 const backends: [string, () => Promise<EventStore>][] = [
@@ -262,7 +240,7 @@ describe('event store concurrency: PostgreSQL transactions', () => {
   let table: string;
   beforeEach(async () => {
     store = await postgresStore();
-    table = `"${prefix}_${schemas}".events`;
+    table = `"${store.schema}".events`;
   });
   afterEach(async () => {
     await store.close();
@@ -296,9 +274,9 @@ describe('event store concurrency: PostgreSQL transactions', () => {
     await store.appendToStream('late-2', events(1));
 
     // The later commits are in the table, with higher sequence numbers than the open append…
-    const { rows } = await pool.query<{ stream_id: string; seq: string }>(
-      `SELECT stream_id, seq::text FROM ${table} ORDER BY seq`,
-    );
+    const { rows } = await pg
+      .pool()
+      .query<{ stream_id: string; seq: string }>(`SELECT stream_id, seq::text FROM ${table} ORDER BY seq`);
     expect(rows.map((r) => r.stream_id)).toEqual(['early', 'late-1', 'late-1', 'late-2']);
     // …but readAll stops before the open transaction: it never returns a position past it.
     const during = await store.readAll({ after: early[0]!.position });
@@ -316,9 +294,9 @@ describe('event store concurrency: PostgreSQL transactions', () => {
     expect(after.events[0]!.position).toBe(held.position);
     expect(after.endOfLog).toBe(true);
     // A bigserial reader would have skipped it: it commits after higher numbers were readable.
-    const { rows: held_ } = await pool.query<{ seq: string }>(
-      `SELECT seq::text FROM ${table} WHERE stream_id = 'held'`,
-    );
+    const { rows: held_ } = await pg
+      .pool()
+      .query<{ seq: string }>(`SELECT seq::text FROM ${table} WHERE stream_id = 'held'`);
     expect(Number(held_[0]!.seq)).toBeLessThan(Number(rows[1]!.seq));
   });
 
@@ -389,9 +367,9 @@ describe('event store concurrency: PostgreSQL, an append whose outcome is unknow
   }
 
   it('retrying with the same ids after a lost reply writes nothing twice; after a failed send, writes once', async () => {
-    const schema = `${prefix}_${++schemas}`;
-    await (await createPostgresEventStore({ pool, schema })).close();
-    const client = new LossyClient(new PgSqlClient({ pool }));
+    const schema = pg.schema();
+    await (await createPostgresEventStore({ pool: pg.pool(), schema })).close();
+    const client = new LossyClient(new PgSqlClient({ pool: pg.pool() }));
     const store = new SqlEventStore(client, { schema });
     await store.appendToStream('acct', events(1));
 

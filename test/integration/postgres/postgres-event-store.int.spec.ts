@@ -1,56 +1,34 @@
-import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
 import { createPostgresEventStore, migrateEventStore, PgSqlClient, SqlEventStore } from 'potter/postgres';
 import { describeEventStoreContract, events, readLogOf } from '../../contracts/event-store.contract';
-import { postgresUrl, serviceUnavailable } from '../../support/services';
+import { usePostgresSchemas } from '../../support/postgres-schemas';
+import { postgresUrl } from '../../support/services';
 
 // Every schema this file creates starts with this prefix; all are dropped at the end.
-const prefix = `es_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-let pool: Pool;
-let schemas = 0;
-
-beforeAll(async () => {
-  pool = new Pool({ connectionString: postgresUrl(), max: 8 });
-  pool.on('error', () => undefined);
-  try {
-    await pool.query('SELECT 1');
-  } catch (error) {
-    throw serviceUnavailable('PostgreSQL', postgresUrl(), error);
-  }
-});
-
-afterAll(async () => {
-  const { rows } = await pool.query<{ nspname: string }>(
-    `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)`,
-    [prefix],
-  );
-  for (const { nspname } of rows) await pool.query(`DROP SCHEMA "${nspname}" CASCADE`);
-  await pool.end();
-});
+const pg = usePostgresSchemas('es');
 
 describeEventStoreContract('PostgreSQL', async () => {
-  const schema = `${prefix}_${++schemas}`;
-  const store = await createPostgresEventStore({ pool, schema });
+  const schema = pg.schema();
+  const store = await createPostgresEventStore({ pool: pg.pool(), schema });
   return {
     store,
     cleanup: async () => {
       await store.close();
-      await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await pg.pool().query(`DROP SCHEMA "${schema}" CASCADE`);
     },
   };
 });
 
 describe('PostgreSQL event store', () => {
   it('migrates idempotently, also when processes migrate at the same time', async () => {
-    const schema = `${prefix}_migrate`;
+    const schema = pg.schema('migrate');
     const clients = Array.from({ length: 4 }, () => new PgSqlClient({ connectionString: postgresUrl() }));
     try {
       const results = await Promise.all(clients.map((client) => migrateEventStore(client, { schema })));
       expect(results.filter((r) => r.applied.length > 0)).toEqual([{ from: 0, to: 2, applied: [1, 2] }]);
       expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 2, to: 2, applied: [] });
-      const { rows } = await pool.query(
-        `SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`,
-      );
+      const { rows } = await pg
+        .pool()
+        .query(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`);
       expect(rows).toEqual([
         { version: 1, name: 'create streams and events' },
         { version: 2, name: 'create snapshots' },
@@ -67,7 +45,7 @@ describe('PostgreSQL event store', () => {
   });
 
   it('creates its own pool from a connection string and ends it on close', async () => {
-    const schema = `${prefix}_own_pool`;
+    const schema = pg.schema('own_pool');
     const store = await createPostgresEventStore({ connectionString: postgresUrl(), schema });
     await store.appendToStream('s', events(2));
     expect(await store.readStream('s')).toHaveLength(2);
@@ -76,8 +54,8 @@ describe('PostgreSQL event store', () => {
   });
 
   it('appends inside a caller’s transaction: committed or rolled back with it', async () => {
-    const schema = `${prefix}_tx`;
-    const store = await createPostgresEventStore({ pool, schema });
+    const schema = pg.schema('tx');
+    const store = await createPostgresEventStore({ pool: pg.pool(), schema });
     await store.client.transaction(async (tx) => {
       await store.appendToStream('s', events(2), { transaction: tx });
       await tx.query(`CREATE TABLE "${schema}".read_model (n int)`);
@@ -97,8 +75,8 @@ describe('PostgreSQL event store', () => {
   });
 
   it('wakes a subscription in another process by NOTIFY', async () => {
-    const schema = `${prefix}_notify`;
-    const writer = await createPostgresEventStore({ pool, schema });
+    const schema = pg.schema('notify');
+    const writer = await createPostgresEventStore({ pool: pg.pool(), schema });
     const reader = new SqlEventStore(new PgSqlClient({ connectionString: postgresUrl() }), {
       schema,
       closeClient: true,
@@ -110,9 +88,9 @@ describe('PostgreSQL event store', () => {
       reader.subscribeToAll((batch) => wake(batch.map((e) => e.id)), { pollIntervalMs: 60_000 });
       // The reader is idle once its LISTEN connection is up (observed on the server).
       for (let i = 0; i < 500; i++) {
-        const { rows } = await pool.query(`SELECT 1 FROM pg_stat_activity WHERE query = $1`, [
-          `LISTEN "${schema}_events"`,
-        ]);
+        const { rows } = await pg
+          .pool()
+          .query(`SELECT 1 FROM pg_stat_activity WHERE query = $1`, [`LISTEN "${schema}_events"`]);
         if (rows.length > 0) break;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }

@@ -1,36 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
 import { Aggregate, AggregateRepository, AggregateRoot, Apply, Event, Frequency } from 'potter';
 import { createPostgresEventStore, SqlSnapshotStore } from 'potter/postgres';
 import { describeSnapshotStoreContract } from '../../contracts/snapshot-store.contract';
-import { postgresUrl, serviceUnavailable } from '../../support/services';
+import { usePostgresSchemas } from '../../support/postgres-schemas';
 
-const prefix = `snap_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-let pool: Pool;
-let schemas = 0;
-
-beforeAll(async () => {
-  pool = new Pool({ connectionString: postgresUrl(), max: 4 });
-  pool.on('error', () => undefined);
-  try {
-    await pool.query('SELECT 1');
-  } catch (error) {
-    throw serviceUnavailable('PostgreSQL', postgresUrl(), error);
-  }
-});
-
-afterAll(async () => {
-  const { rows } = await pool.query<{ nspname: string }>(
-    `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)`,
-    [prefix],
-  );
-  for (const { nspname } of rows) await pool.query(`DROP SCHEMA "${nspname}" CASCADE`);
-  await pool.end();
-});
+const pg = usePostgresSchemas('snap', { max: 4 });
 
 describeSnapshotStoreContract('PostgreSQL', async () => {
-  const schema = `${prefix}_${++schemas}`;
-  const eventStore = await createPostgresEventStore({ pool, schema });
+  const schema = pg.schema();
+  const eventStore = await createPostgresEventStore({ pool: pg.pool(), schema });
   return { store: SqlSnapshotStore.for(eventStore), cleanup: () => eventStore.close() };
 });
 
@@ -54,8 +31,8 @@ class Tally extends AggregateRoot {
 
 describe('snapshots with the PostgreSQL event store', () => {
   it('loads snapshot + tail from PostgreSQL', async () => {
-    const schema = `${prefix}_repo`;
-    const eventStore = await createPostgresEventStore({ pool, schema });
+    const schema = pg.schema('repo');
+    const eventStore = await createPostgresEventStore({ pool: pg.pool(), schema });
     const snapshotStore = SqlSnapshotStore.for(eventStore);
     const repository = new AggregateRepository(Tally, {
       eventStore,
