@@ -26,6 +26,8 @@ export {
   ConfigurationError,
   StreamDeletedError,
   AggregateNotFoundError,
+  ProjectionFencedError,
+  ProjectionNotFoundError,
   isPotterError,
   describeError,
   // ids, clock, logging
@@ -218,3 +220,51 @@ export type {
   EventSourcingOptions,
   MemoryEventStoreOptions,
 } from './eventsourcing';
+
+export {
+  Projection,
+  SkipOnReplay,
+  PROJECTION,
+  SKIP_ON_REPLAY,
+  projectionMetadata,
+  applyOnce,
+  wasApplied,
+  APPLIED_FIELD,
+  MemoryProjectionStore,
+  MemoryReadModelStore,
+  ProjectionEngine,
+  ProjectionsModule,
+  READ_MODELS,
+} from './projections';
+export type {
+  ProjectionStart,
+  ProjectionOptions,
+  ProjectionRecordMetadata,
+  ProjectionContext,
+  ProjectionMaintenanceContext,
+  ProjectionHooks,
+  ProjectionDurableStatus,
+  ProjectionFault,
+  ShadowBuild,
+  ProjectionRequest,
+  ProjectionLease,
+  ProjectionRecord,
+  ParkedEvent,
+  ProgressUpdate,
+  ProjectionInit,
+  ProjectionStore,
+  ReadModelDocument,
+  FindOptions,
+  ReadModelCollection,
+  CollectionOptions,
+  ReadModelStore,
+  ProjectionEngineOptions,
+  ProjectionStatus,
+  ProjectionTimings,
+  WaitOptions,
+  ProjectionRunState,
+  ProjectionsModuleOptions,
+} from './projections';
+
+export { noopInstrumentation, INSTRUMENTATION } from './observability';
+export type { Instrumentation, MetricAttributes } from './observability';

@@ -42,6 +42,11 @@ export const ERROR_CATALOG = {
     description: 'The event stream was deleted: it can be neither read nor appended to.',
   },
   POTTER_AGGREGATE_NOT_FOUND: { status: 404, description: 'No event stream exists for the aggregate id.' },
+  POTTER_PROJECTION_FENCED: {
+    status: 409,
+    description: 'A projection instance lost its lease: another instance runs the projection now.',
+  },
+  POTTER_PROJECTION_NOT_FOUND: { status: 404, description: 'No projection is registered under the name.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 /** A stable Potter error code. */
@@ -218,6 +223,32 @@ export class AggregateNotFoundError extends PotterError {
     super('POTTER_AGGREGATE_NOT_FOUND', `${aggregateType} ${aggregateId} does not exist.`, {
       details: { aggregateType, aggregateId },
     });
+  }
+}
+
+/**
+ * A projection instance tried to record progress after losing its lease (it was paused or cut off
+ * past the lease's expiry and another instance took over). Nothing was written; the instance
+ * stops running the projection.
+ */
+export class ProjectionFencedError extends PotterError {
+  constructor(projection: string, token: number) {
+    super(
+      'POTTER_PROJECTION_FENCED',
+      `Projection ${projection}: lease token ${token} is no longer current; another instance runs it now.`,
+      { details: { projection, token } },
+    );
+  }
+}
+
+/** No projection is registered (or recorded) under a name. */
+export class ProjectionNotFoundError extends PotterError {
+  constructor(projection: string, known: readonly string[]) {
+    super(
+      'POTTER_PROJECTION_NOT_FOUND',
+      `No projection named "${projection}"${known.length ? `; known: ${known.join(', ')}` : ''}.`,
+      { details: { projection, known: [...known] } },
+    );
   }
 }
 

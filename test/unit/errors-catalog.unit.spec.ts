@@ -21,6 +21,8 @@ import {
   UnknownMessageTypeError,
   StreamDeletedError,
   AggregateNotFoundError,
+  ProjectionFencedError,
+  ProjectionNotFoundError,
   ValidationError,
   isPotterError,
   type ErrorCode,
@@ -121,6 +123,14 @@ const SAMPLES: Record<string, () => Sample> = {
   StreamDeletedError: () => ({
     error: new StreamDeletedError('Order-1'),
     details: { streamId: 'Order-1' },
+  }),
+  ProjectionFencedError: () => ({
+    error: new ProjectionFencedError('orders', 3),
+    details: { projection: 'orders', token: 3 },
+  }),
+  ProjectionNotFoundError: () => ({
+    error: new ProjectionNotFoundError('ordrs', ['orders']),
+    details: { projection: 'ordrs', known: ['orders'] },
   }),
   AggregateNotFoundError: () => ({
     error: new AggregateNotFoundError('Order', 'o-1'),
