@@ -24,3 +24,11 @@ export {
   type MigrateEventStoreResult,
 } from './eventsourcing/sql';
 export { SqlSnapshotStore } from './eventsourcing/snapshots/sql-snapshot-store';
+export {
+  SqlProjectionStore,
+  SqlReadModelStore,
+  type SqlProjectionStoreOptions,
+  type CreateSqlProjectionStoreOptions,
+  type SqlReadModelStoreOptions,
+  type CreateSqlReadModelStoreOptions,
+} from './projections/sql';

@@ -178,7 +178,7 @@ export class ProjectionRunner {
         failures = 0;
       } catch (error) {
         failures++;
-        this.#svc.logger.error(`Projection ${this.name}: cannot reach the projection store`, {
+        this.#svc.logger.error(`Projection ${this.name}: cannot take its lease (projection or event store unavailable?)`, {
           error: describeError(error),
         });
         await this.#pause(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
@@ -228,7 +228,7 @@ export class ProjectionRunner {
       const batch = await this.#svc.eventStore.readAll({
         after: position,
         limit: 10_000,
-        eventTypes: ['\u0000potter:none'],
+        eventTypes: ['\u0001potter:none'],
       });
       if (batch.position === position || batch.endOfLog) return batch.position;
       position = batch.position;
@@ -544,7 +544,7 @@ export class ProjectionRunner {
     let finished = 0;
     this.#afterCommit = [];
     try {
-      await sql.transaction(async (tx) => {
+      await this.#transaction(sql, async (tx) => {
         await fn(tx, pending);
         for (const collection of pending) await this.#svc.readModels.attach(collection, this.name, tx);
         finished = performance.now();
@@ -557,6 +557,18 @@ export class ProjectionRunner {
     for (const remember of this.#afterCommit.splice(0)) remember();
     for (const collection of pending) this.#attached.add(collection);
     void lease;
+  }
+
+  /**
+   * A transaction that PostgreSQL ends by itself if this process stalls inside it for longer than
+   * the lease (paused, swapped out, cut off): its row locks would otherwise keep the instance that
+   * takes the lease over waiting indefinitely.
+   */
+  async #transaction<T>(sql: SqlClient, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return sql.transaction(async (tx) => {
+      await tx.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(this.#svc.leaseTtlMs)}`);
+      return fn(tx);
+    });
   }
 
   readonly #pendingAttach = new Set<string>();
@@ -709,7 +721,7 @@ export class ProjectionRunner {
         tx,
       );
     };
-    if (this.#svc.store.sql) await this.#svc.store.sql.transaction(run);
+    if (this.#svc.store.sql) await this.#transaction(this.#svc.store.sql, run);
     else await run(undefined);
     this.record = {
       ...record,
@@ -732,7 +744,7 @@ export class ProjectionRunner {
       await (this.#def.instance as ProjectionHooks).reset?.(this.#maintenance(generation, tx));
       await this.#svc.store.commit(lease, { shadow: { generation, position: START }, clearRequest: true }, tx);
     };
-    if (this.#svc.store.sql) await this.#svc.store.sql.transaction(run);
+    if (this.#svc.store.sql) await this.#transaction(this.#svc.store.sql, run);
     else await run(undefined);
     this.record = { ...record, shadow: { generation, position: START }, request: undefined };
   }
@@ -755,7 +767,7 @@ export class ProjectionRunner {
         tx,
       );
     };
-    if (this.#svc.store.sql) await this.#svc.store.sql.transaction(run);
+    if (this.#svc.store.sql) await this.#transaction(this.#svc.store.sql, run);
     else await run(undefined);
     this.record = {
       ...record,
@@ -770,7 +782,7 @@ export class ProjectionRunner {
       await (this.#def.instance as ProjectionHooks).dropGeneration?.(this.#maintenance(old, tx));
     };
     try {
-      if (this.#svc.store.sql) await this.#svc.store.sql.transaction(drop);
+      if (this.#svc.store.sql) await this.#transaction(this.#svc.store.sql, drop);
       else await drop(undefined);
     } catch (error) {
       this.#svc.logger.warn(`Projection ${this.name}: could not drop generation ${old}`, {
@@ -793,7 +805,7 @@ export class ProjectionRunner {
           for (const c of pending) await this.#svc.readModels.attach(c, this.name, tx);
           await this.#svc.store.commit(lease, { unpark: [entry.seq] }, tx);
         };
-        return this.#transactional ? this.#svc.store.sql!.transaction(work) : work(undefined);
+        return this.#transactional ? this.#transaction(this.#svc.store.sql!, work) : work(undefined);
       });
       if (outcome === 'ok') {
         this.#count(1);

@@ -16,6 +16,8 @@ export const READ_MODELS = createToken<ReadModelStore>('potter:ReadModels');
 export interface ProjectionsModuleOptions extends Omit<ProjectionEngineOptions, 'eventStore' | 'logger' | 'serializer'> {
   /** `@Projection` classes; they are providers, so they may inject services. */
   projections: Constructor[];
+  /** Modules whose exports the projections inject (as for any module's `imports`). */
+  imports?: Constructor[];
   /** @default the event store of `EventSourcingModule` (`EVENT_STORE`) */
   eventStore?: EventStore;
   /** Start the projections with the app (`app.start()`); off for tools that only inspect them. @default true */
@@ -89,7 +91,7 @@ export class ProjectionsModule {
         inject: [ProjectionEngine],
       },
     ];
-    @Module({ providers, exports: [ProjectionEngine, READ_MODELS], global: true })
+    @Module({ imports: options.imports ?? [], providers, exports: [ProjectionEngine, READ_MODELS], global: true })
     class ProjectionsRootModule {}
     return ProjectionsRootModule;
   }

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../core/errors';
+import { PROJECTIONS_MIGRATION, READ_MODELS_MIGRATION } from './projection-migrations';
 import type { SqlClient } from './sql-client';
 
 /** The schema Potter's event store uses when none is given. */
@@ -42,7 +43,9 @@ export interface EventStoreMigration {
  *   (`xid8`, the writing transaction) and `seq` (a sequence) form the global position; see
  *   `sql-event-store.ts` for why the log is ordered by that pair rather than by `seq` alone.
  *
- * v2 adds `snapshots` (one row per stream, for `SqlSnapshotStore`).
+ * v2 adds `snapshots` (one row per stream, for `SqlSnapshotStore`). v3 adds `projections` and
+ * `projection_parked` (checkpoints, leases, parked events: `SqlProjectionStore`); v4 adds
+ * `read_models` and `read_model_collections` (`SqlReadModelStore`). See `projection-migrations.ts`.
  */
 export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
   {
@@ -88,6 +91,8 @@ export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
     ],
     down: (s) => [`DROP TABLE ${s}.snapshots`],
   },
+  PROJECTIONS_MIGRATION,
+  READ_MODELS_MIGRATION,
 ];
 
 /** Options of {@link migrateEventStore}. */

@@ -46,10 +46,14 @@ describe('PGlite event store', () => {
 
   it('migrates idempotently, up and down', async () => {
     const schema = 'migrations_check';
-    expect(await migrateEventStore(client, { schema })).toEqual({ from: 0, to: 2, applied: [1, 2] });
-    expect(await migrateEventStore(client, { schema })).toEqual({ from: 2, to: 2, applied: [] });
-    expect(await migrateEventStore(client, { schema, to: 0 })).toEqual({ from: 2, to: 0, applied: [2, 1] });
-    expect(await migrateEventStore(client, { schema })).toEqual({ from: 0, to: 2, applied: [1, 2] });
+    expect(await migrateEventStore(client, { schema })).toEqual({ from: 0, to: 4, applied: [1, 2, 3, 4] });
+    expect(await migrateEventStore(client, { schema })).toEqual({ from: 4, to: 4, applied: [] });
+    expect(await migrateEventStore(client, { schema, to: 0 })).toEqual({
+      from: 4,
+      to: 0,
+      applied: [4, 3, 2, 1],
+    });
+    expect(await migrateEventStore(client, { schema })).toEqual({ from: 0, to: 4, applied: [1, 2, 3, 4] });
     await client.query(`DROP SCHEMA ${schema} CASCADE`);
   });
 

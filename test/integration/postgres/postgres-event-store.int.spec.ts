@@ -24,21 +24,29 @@ describe('PostgreSQL event store', () => {
     const clients = Array.from({ length: 4 }, () => new PgSqlClient({ connectionString: postgresUrl() }));
     try {
       const results = await Promise.all(clients.map((client) => migrateEventStore(client, { schema })));
-      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ from: 0, to: 2, applied: [1, 2] }]);
-      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 2, to: 2, applied: [] });
+      expect(results.filter((r) => r.applied.length > 0)).toEqual([
+        { from: 0, to: 4, applied: [1, 2, 3, 4] },
+      ]);
+      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 4, to: 4, applied: [] });
       const { rows } = await pg
         .pool()
         .query(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`);
       expect(rows).toEqual([
         { version: 1, name: 'create streams and events' },
         { version: 2, name: 'create snapshots' },
+        { version: 3, name: 'create projections' },
+        { version: 4, name: 'create read models' },
       ]);
       expect(await migrateEventStore(clients[0]!, { schema, to: 1 })).toEqual({
-        from: 2,
+        from: 4,
         to: 1,
-        applied: [2],
+        applied: [4, 3, 2],
       });
-      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 1, to: 2, applied: [2] });
+      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({
+        from: 1,
+        to: 4,
+        applied: [2, 3, 4],
+      });
     } finally {
       await Promise.all(clients.map((client) => client.close()));
     }
