@@ -196,6 +196,7 @@ export type {
   ReadStreamOptions,
   ReadAllOptions,
   ReadAllResult,
+  LastPositionOptions,
   StreamInfo,
   SubscribeOptions,
   SubscriptionHandler,

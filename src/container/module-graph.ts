@@ -1,5 +1,11 @@
 import { MessageContext, nameOf, type BootstrapProblem, type Constructor } from '../core';
-import { metadataRegistry, type InjectionToken, type ModuleRecord, type Provider } from '../metadata';
+import {
+  PROJECTION,
+  metadataRegistry,
+  type InjectionToken,
+  type ModuleRecord,
+  type Provider,
+} from '../metadata';
 import { defineProvider, tokenKey, tokenName, type ProviderDefinition } from './provider-definition';
 
 /** Everything the scanner learned from the module tree. @internal */
@@ -73,7 +79,13 @@ export function scanModules(
     for (const handler of record.handlers) {
       const definition = defineProvider(handler, module, problems);
       if (!definition) continue;
-      if (!definition.handler) {
+      if (!definition.handler && metadataRegistry.get(PROJECTION, handler)) {
+        problems.push({
+          code: 'NOT_A_HANDLER',
+          message: `${handler.name} is a @Projection listed in ${module.name}.handlers: list it in ProjectionsModule.forRoot({ projections }) instead, so that the projection engine (not the event bus) runs it.`,
+          details: { handler: handler.name, module: module.name },
+        });
+      } else if (!definition.handler) {
         problems.push({
           code: 'NOT_A_HANDLER',
           message: `${handler.name} is listed in ${module.name}.handlers but has no @CommandHandler, @QueryHandler or @EventHandler.`,

@@ -1,6 +1,13 @@
 import type { BootstrapProblem, Constructor } from '../core';
 import { nameOf } from '../core';
-import { isToken, metadataRegistry, type InjectionToken, type Provider, type Scope } from '../metadata';
+import {
+  PROJECTION,
+  isToken,
+  metadataRegistry,
+  type InjectionToken,
+  type Provider,
+  type Scope,
+} from '../metadata';
 
 /** A provider normalised from a module's `providers` or `handlers`. @internal */
 export interface ProviderDefinition {
@@ -147,6 +154,7 @@ function defineClass(
     useClass: target,
     scope: scope ?? metadataRegistry.getInjectable(target)?.scope ?? 'singleton',
     deps: classDependencies(target, problems),
-    handler: metadataRegistry.getHandlers(target).length > 0,
+    // A projection's @EventHandler methods are called by the projection engine, not the event bus.
+    handler: metadataRegistry.getHandlers(target).length > 0 && !metadataRegistry.get(PROJECTION, target),
   };
 }

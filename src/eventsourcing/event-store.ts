@@ -105,6 +105,9 @@ export interface ReadAllResult {
   endOfLog: boolean;
 }
 
+/** Filters of {@link EventStore.lastPosition}. */
+export type LastPositionOptions = Omit<ReadAllOptions, 'after' | 'limit'>;
+
 /** Facts about a stream. */
 export interface StreamInfo {
   streamId: string;
@@ -168,6 +171,13 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   /** Version, truncation and deletion state of a stream (`undefined` if it never had an event). */
   streamInfo(streamId: string): Promise<StreamInfo | undefined>;
+  /**
+   * Position of the last committed event matching the filters (`START` when there is none). It may
+   * not be readable by `readAll` yet: on PostgreSQL, rows of a transaction become readable once
+   * every older transaction has ended. Used to wait until a reader has handled everything committed
+   * so far.
+   */
+  lastPosition?(options?: LastPositionOptions): Promise<GlobalPosition>;
   /** Soft-deletes a stream: its events stay in the log (for `readAll`), but stream reads and appends fail. */
   deleteStream(streamId: string, options?: AppendOptions): Promise<void>;
   /** Hides events before `version` from `readStream` (for example after a snapshot). */

@@ -12,13 +12,16 @@ import {
  * log, then waits for `waitForChange` (a push notification) or the poll interval, whichever comes
  * first — the timer also covers a notification that fired while a read was in flight — and reads
  * again. Handlers see each event once, in log order; a handler error ends the subscription (`done`
- * rejects). @internal
+ * rejects). `heldBack(position)` (optional) tells whether events after `position` are committed but
+ * not readable yet (PostgreSQL: an older transaction is still open); the loop then rereads soon, with
+ * backoff, instead of waiting for the next notification. @internal
  */
 export function runSubscription(
   store: Pick<EventStore, 'readAll'>,
   handler: SubscriptionHandler,
   options: SubscribeOptions,
   waitForChange: (signal: AbortSignal) => Promise<void>,
+  heldBack?: (position: GlobalPosition) => Promise<boolean>,
 ): Subscription {
   const controller = new AbortController();
   if (options.signal) {
@@ -35,7 +38,11 @@ export function runSubscription(
   /** Aborts the idle wait (set only while the loop is idle). */
   let idle: AbortController | undefined;
 
+  /** Consecutive rereads of held-back events (for the backoff). */
+  let heldBackRereads = 0;
+
   const wait = async (): Promise<void> => {
+    if (controller.signal.aborted) return;
     const local = new AbortController();
     idle = local;
     const onStop = (): void => local.abort();
@@ -77,7 +84,15 @@ export function runSubscription(
         for (const w of ready) w();
         // Callers that asked during this read need a read that starts after their call: go on now.
         if (waiters.length > 0) continue;
-        if (!controller.signal.aborted) await wait();
+        if (controller.signal.aborted) break;
+        if (heldBack && (await heldBack(position).catch(() => false))) {
+          // Committed events are on their way: reread soon rather than at the next notification.
+          heldBackRereads++;
+          await pause(Math.min(pollIntervalMs, 5 * 2 ** Math.min(heldBackRereads, 6)), controller.signal);
+          continue;
+        }
+        heldBackRereads = 0;
+        await wait();
       }
     }
   };
@@ -106,4 +121,16 @@ export function runSubscription(
     },
     done,
   };
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

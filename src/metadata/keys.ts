@@ -23,3 +23,8 @@ export const HANDLER = createMetadataKey<HandlerRecord>('handler');
 export const MODULE = createMetadataKey<ModuleRecord>('module');
 export const INJECTABLE = createMetadataKey<InjectableRecord>('injectable');
 export const INJECT = createMetadataKey<InjectRecord>('inject');
+/**
+ * Recorded by `@Projection` (value: its name and options). Defined here so the container can tell
+ * that a projection's `@EventHandler` methods belong to the projection engine, not the event bus.
+ */
+export const PROJECTION = createMetadataKey<{ name: string; options: object }>('projection');

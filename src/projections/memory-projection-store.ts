@@ -1,4 +1,5 @@
 import { ProjectionFencedError } from '../core/errors';
+import { newId } from '../core/ids';
 import type { SqlClient } from '../eventsourcing/sql/sql-client';
 import type {
   ParkedEvent,
@@ -86,7 +87,7 @@ export class MemoryProjectionStore implements ProjectionStore {
     if (update.error !== undefined) row.error = update.error ?? undefined;
     if (update.generation !== undefined) row.generation = update.generation;
     if (update.shadow !== undefined) row.shadow = update.shadow ?? undefined;
-    if (update.clearRequest) row.request = undefined;
+    if (update.clearRequest !== undefined && row.request?.id === update.clearRequest) row.request = undefined;
     if (update.unpark?.length) {
       const gone = new Set(update.unpark);
       row.parkedEvents = row.parkedEvents.filter((p) => !gone.has(p.seq));
@@ -112,13 +113,17 @@ export class MemoryProjectionStore implements ProjectionStore {
       .map((p) => structuredClone(p));
   }
 
-  async request(name: string, request: Omit<ProjectionRequest, 'requestedAt'>): Promise<void> {
+  async request(
+    name: string,
+    request: Omit<ProjectionRequest, 'requestedAt' | 'id'>,
+  ): Promise<ProjectionRequest> {
     let row = this.#rows.get(name);
     if (!row) {
       row = this.#newRow(name, '');
       this.#rows.set(name, row);
     }
-    row.request = { ...request, requestedAt: new Date(this.#now()).toISOString() };
+    row.request = { ...request, id: newId(), requestedAt: new Date(this.#now()).toISOString() };
+    return structuredClone(row.request);
   }
 
   async remove(name: string): Promise<boolean> {

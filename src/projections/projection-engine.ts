@@ -113,7 +113,9 @@ export class ProjectionEngine {
   readonly readModels: ReadModelStore;
   readonly instanceId: string;
   readonly #runners = new Map<string, ProjectionRunner>();
-  readonly #options: Required<Pick<ProjectionEngineOptions, 'leaseTtlMs' | 'pollIntervalMs' | 'reportIntervalMs'>> & {
+  readonly #options: Required<
+    Pick<ProjectionEngineOptions, 'leaseTtlMs' | 'pollIntervalMs' | 'reportIntervalMs'>
+  > & {
     standbyPollMs: number;
   };
   readonly #serializer: EventSerializer;
@@ -286,10 +288,18 @@ export class ProjectionEngine {
     const runner = this.#runner(name);
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     const interval = options.intervalMs ?? 100;
+    // Everything committed before this call, even if not readable yet (see EventStore.lastPosition).
+    const target = this.eventStore.lastPosition
+      ? await this.eventStore.lastPosition(runner.filters)
+      : undefined;
     for (;;) {
       const record = await this.store.get(name);
       const pending = record === undefined || record.request !== undefined || record.shadow !== undefined;
-      const behind = record ? await this.#behind(runner, record.position) : true;
+      const behind = !record
+        ? true
+        : target !== undefined
+          ? record.position < target
+          : await this.#behind(runner, record.position);
       const status = this.#status(runner, record ?? runner.record, undefined);
       options.onProgress?.(status);
       if (record?.status === 'faulted') {
@@ -323,15 +333,15 @@ export class ProjectionEngine {
     return runner;
   }
 
-  async #request(name: string, request: Omit<ProjectionRequest, 'requestedAt'>): Promise<void> {
+  async #request(name: string, request: Omit<ProjectionRequest, 'requestedAt' | 'id'>): Promise<void> {
     const runner = this.#runner(name);
-    await this.store.request(name, request);
+    const recorded = await this.store.request(name, request);
     // Wake the local owner now instead of at its next heartbeat.
-    runner.offer({ ...request, requestedAt: new Date().toISOString() });
+    runner.offer(recorded);
   }
 
   async #behind(runner: ProjectionRunner, position: GlobalPosition): Promise<boolean> {
-    const batch = await this.eventStore.readAll({ after: position, limit: 1, eventTypes: runner.eventTypes });
+    const batch = await this.eventStore.readAll({ after: position, limit: 1, ...runner.filters });
     return batch.events.length > 0;
   }
 
@@ -339,14 +349,18 @@ export class ProjectionEngine {
     let count = 0;
     let after = position;
     for (;;) {
-      const batch = await this.eventStore.readAll({ after, limit: 10_000, eventTypes: runner.eventTypes });
+      const batch = await this.eventStore.readAll({ after, limit: 10_000, ...runner.filters });
       count += batch.events.length;
       if (batch.endOfLog || batch.position === after) return count;
       after = batch.position;
     }
   }
 
-  #status(runner: ProjectionRunner, record: ProjectionRecord | undefined, lag: number | undefined): ProjectionStatus {
+  #status(
+    runner: ProjectionRunner,
+    record: ProjectionRecord | undefined,
+    lag: number | undefined,
+  ): ProjectionStatus {
     const { stats } = runner;
     const first = stats.samples[0];
     const last = stats.samples[stats.samples.length - 1];
@@ -368,7 +382,12 @@ export class ProjectionEngine {
       lastError: record?.error ?? stats.lastError,
       parked: record?.parked ?? 0,
       request: record?.request,
-      timings: { batches: stats.batches, readMs: stats.readMs, handleMs: stats.handleMs, commitMs: stats.commitMs },
+      timings: {
+        batches: stats.batches,
+        readMs: stats.readMs,
+        handleMs: stats.handleMs,
+        commitMs: stats.commitMs,
+      },
       updatedAt: record?.updatedAt,
     };
   }
@@ -379,10 +398,15 @@ export class ProjectionEngine {
         const status = await this.status(name);
         if (!status.ownedHere) continue;
         const attributes = { projection: name };
-        if (status.lag !== undefined) this.#instrumentation.gauge('potter.projection.lag', status.lag, attributes);
+        if (status.lag !== undefined)
+          this.#instrumentation.gauge('potter.projection.lag', status.lag, attributes);
         this.#instrumentation.gauge('potter.projection.throughput', status.throughput, attributes);
         this.#instrumentation.gauge('potter.projection.parked', status.parked, attributes);
-        this.#instrumentation.gauge('potter.projection.faulted', status.status === 'faulted' ? 1 : 0, attributes);
+        this.#instrumentation.gauge(
+          'potter.projection.faulted',
+          status.status === 'faulted' ? 1 : 0,
+          attributes,
+        );
       } catch (error) {
         this.#logger.debug(`Projection ${name}: status report failed`, { error: String(error) });
       }

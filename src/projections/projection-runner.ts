@@ -1,7 +1,12 @@
 import { backoffDelay, resolveBackoff, type ResolvedBackoff } from '../core/backoff';
 import { ConfigurationError, ProjectionFencedError, describeError, isPotterError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { START, type EventStore, type GlobalPosition, type RecordedEvent } from '../eventsourcing/event-store';
+import {
+  START,
+  type EventStore,
+  type GlobalPosition,
+  type RecordedEvent,
+} from '../eventsourcing/event-store';
 import type { EventSerializer } from '../eventsourcing/event-serializer';
 import type { SqlClient } from '../eventsourcing/sql/sql-client';
 import type { Instrumentation } from '../observability/instrumentation';
@@ -38,14 +43,7 @@ export interface ProjectionDefinition {
 
 /** What a projection is doing on this instance. */
 export type ProjectionRunState =
-  | 'stopped'
-  | 'starting'
-  | 'standby'
-  | 'catching-up'
-  | 'live'
-  | 'rebuilding'
-  | 'paused'
-  | 'faulted';
+  'stopped' | 'starting' | 'standby' | 'catching-up' | 'live' | 'rebuilding' | 'paused' | 'faulted';
 
 /** Counters of one runner. @internal */
 export interface RunnerStats {
@@ -109,14 +107,23 @@ export class ProjectionRunner {
   /** Aborted to interrupt the current tenure's wait (request, lost lease, stop). */
   #wake = new AbortController();
   #localRequest: ProjectionRequest | undefined;
+  /** Id of the last request taken up (a heartbeat may still read it before it is cleared). */
+  #handled: string | undefined;
 
   constructor(def: ProjectionDefinition, svc: RunnerServices) {
     this.#def = def;
     this.#svc = svc;
-    this.#retry = resolveBackoff({ maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 5000, ...def.options.retry });
+    this.#retry = resolveBackoff({
+      maxAttempts: 5,
+      initialDelayMs: 100,
+      maxDelayMs: 5000,
+      ...def.options.retry,
+    });
     const delivery =
       def.options.delivery ??
-      (svc.store.sql !== undefined && svc.store.sql === svc.readModels.sql ? 'transactional' : 'at-least-once');
+      (svc.store.sql !== undefined && svc.store.sql === svc.readModels.sql
+        ? 'transactional'
+        : 'at-least-once');
     this.#transactional = delivery === 'transactional';
     if (this.#transactional && !svc.store.sql) {
       throw new ConfigurationError(
@@ -137,6 +144,17 @@ export class ProjectionRunner {
   /** The event type names this projection handles. */
   get eventTypes(): string[] {
     return [...this.#def.handlers.keys()];
+  }
+
+  /** The filters of the projection's reads: its event types, stream prefix and start time. */
+  get filters(): { eventTypes: string[]; streamIdPrefix?: string; from?: Date } {
+    return {
+      eventTypes: this.eventTypes,
+      ...(this.#def.options.streamIdPrefix !== undefined
+        ? { streamIdPrefix: this.#def.options.streamIdPrefix }
+        : {}),
+      ...(this.#def.options.startFrom instanceof Date ? { from: this.#def.options.startFrom } : {}),
+    };
   }
 
   /** Starts the runner's loop (returns at once). */
@@ -160,9 +178,16 @@ export class ProjectionRunner {
   /** Hands a request to this runner if it holds the lease; `false` otherwise. */
   offer(request: ProjectionRequest): boolean {
     if (this.state === 'stopped' || this.state === 'standby' || this.state === 'starting') return false;
-    this.#localRequest = request;
+    this.#take(request);
     this.#wake.abort();
     return true;
+  }
+
+  /** Queues a request for the tenure loop, unless it is already queued or was carried out. */
+  #take(request: ProjectionRequest): void {
+    if (request.id === this.#handled || request.id === this.#localRequest?.id) return;
+    this.#localRequest = request;
+    this.#wake.abort();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -178,9 +203,12 @@ export class ProjectionRunner {
         failures = 0;
       } catch (error) {
         failures++;
-        this.#svc.logger.error(`Projection ${this.name}: cannot take its lease (projection or event store unavailable?)`, {
-          error: describeError(error),
-        });
+        this.#svc.logger.error(
+          `Projection ${this.name}: cannot take its lease (projection or event store unavailable?)`,
+          {
+            error: describeError(error),
+          },
+        );
         await this.#pause(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
         continue;
       }
@@ -222,6 +250,8 @@ export class ProjectionRunner {
 
   async #initialPosition(): Promise<GlobalPosition> {
     if (this.#def.options.startFrom !== 'head') return START;
+    // The last committed event, even one not readable yet (older transactions still open).
+    if (this.#svc.eventStore.lastPosition) return this.#svc.eventStore.lastPosition();
     // Reading with a filter that matches nothing moves the position to the end of the log.
     let position = START;
     for (;;) {
@@ -248,10 +278,7 @@ export class ProjectionRunner {
               return;
             }
             const record = await this.#svc.store.get(this.name);
-            if (record?.request && !this.#localRequest) {
-              this.#localRequest = record.request;
-              this.#wake.abort();
-            }
+            if (record?.request) this.#take(record.request);
           },
           (error: unknown) =>
             this.#svc.logger.warn(`Projection ${this.name}: lease renewal failed`, {
@@ -264,12 +291,13 @@ export class ProjectionRunner {
     heartbeat.unref();
     try {
       // A request recorded while nobody held the lease.
-      if (this.record?.request) this.#localRequest = this.record.request;
+      if (this.record?.request) this.#take(this.record.request);
       while (!this.#stopping.signal.aborted && !lost.signal.aborted) {
         this.#wake = new AbortController();
         if (this.#localRequest) {
           const request = this.#localRequest;
           this.#localRequest = undefined;
+          this.#handled = request.id;
           await this.#handleRequest(lease, request);
           continue;
         }
@@ -324,7 +352,7 @@ export class ProjectionRunner {
     }
     await stopQuietly(live.subscription);
     if (shadow) {
- if (shadowCaughtUp && !this.#stopping.signal.aborted && !this.#localRequest) {
+      if (shadowCaughtUp && !this.#stopping.signal.aborted && !this.#localRequest) {
         // The shadow caught up: let it catch up once more with the live side stopped, then swap.
         await shadow.subscription.caughtUp().catch(() => undefined);
         await stopQuietly(shadow.subscription);
@@ -363,11 +391,7 @@ export class ProjectionRunner {
         after,
         batchSize: this.#def.options.batchSize ?? 500,
         pollIntervalMs: this.#svc.pollIntervalMs,
-        eventTypes: this.eventTypes,
-        ...(this.#def.options.streamIdPrefix !== undefined
-          ? { streamIdPrefix: this.#def.options.streamIdPrefix }
-          : {}),
-        ...(this.#def.options.startFrom instanceof Date ? { from: this.#def.options.startFrom } : {}),
+        ...this.filters,
       },
     );
     return { subscription, error: () => failure };
@@ -451,7 +475,14 @@ export class ProjectionRunner {
   ): Promise<void> {
     if (parkedStreams.has(event.streamId)) {
       await this.#inTransaction(lease, (tx) =>
-        this.#commitProgress(lease, event.position, shadow, generation, [{ event, reason: parkedReason(event) }], tx),
+        this.#commitProgress(
+          lease,
+          event.position,
+          shadow,
+          generation,
+          [{ event, reason: parkedReason(event) }],
+          tx,
+        ),
       );
       return;
     }
@@ -467,7 +498,14 @@ export class ProjectionRunner {
     }
     if (this.#def.options.onError === 'park') {
       await this.#inTransaction(lease, (tx) =>
-        this.#commitProgress(lease, event.position, shadow, generation, [{ event, reason: outcome.reason }], tx),
+        this.#commitProgress(
+          lease,
+          event.position,
+          shadow,
+          generation,
+          [{ event, reason: outcome.reason }],
+          tx,
+        ),
       );
       parkedStreams.add(event.streamId);
       return;
@@ -498,7 +536,12 @@ export class ProjectionRunner {
     this.stats.lastError = fault;
     const update: ProgressUpdate = { status: 'faulted', error: fault, park };
     await this.#svc.store.commit(lease, update, tx);
-    this.record = { ...this.record!, status: 'faulted', error: fault, parked: this.record!.parked + park.length };
+    this.record = {
+      ...this.record!,
+      status: 'faulted',
+      error: fault,
+      parked: this.record!.parked + park.length,
+    };
     this.#svc.logger.error(`Projection ${this.name} stopped: ${event.type} ${event.id} failed`, {
       ...fault,
       shadow,
@@ -600,13 +643,13 @@ export class ProjectionRunner {
     const remember = (): void => {
       const record = this.record!;
       this.record = shadow
-      ? { ...record, shadow: { generation, position }, parked: record.parked + park.length }
-      : {
-          ...record,
-          position,
-          highWater: position > record.highWater ? position : record.highWater,
-          parked: record.parked + park.length,
-        };
+        ? { ...record, shadow: { generation, position }, parked: record.parked + park.length }
+        : {
+            ...record,
+            position,
+            highWater: position > record.highWater ? position : record.highWater,
+            parked: record.parked + park.length,
+          };
     };
     if (tx) this.#afterCommit.push(remember);
     else remember();
@@ -677,7 +720,8 @@ export class ProjectionRunner {
     this.stats.batches++;
     const now = Date.now();
     this.stats.samples.push([now, this.stats.eventsHandled]);
-    while (this.stats.samples.length > 2 && this.stats.samples[0]![0] < now - 10_000) this.stats.samples.shift();
+    while (this.stats.samples.length > 2 && this.stats.samples[0]![0] < now - 10_000)
+      this.stats.samples.shift();
     this.#svc.instrumentation.count('potter.projection.events', n, { projection: this.name });
   }
 
@@ -686,29 +730,31 @@ export class ProjectionRunner {
   /** Applies an operator request while no subscription runs. */
   async #handleRequest(lease: ProjectionLease, request: ProjectionRequest): Promise<void> {
     const record = this.record!;
-    this.#svc.logger.info(`Projection ${this.name}: ${request.action}${request.blueGreen ? ' (blue/green)' : ''}`);
+    this.#svc.logger.info(
+      `Projection ${this.name}: ${request.action}${request.blueGreen ? ' (blue/green)' : ''}`,
+    );
     switch (request.action) {
       case 'stop':
-        await this.#svc.store.commit(lease, { status: 'stopped', clearRequest: true });
+        await this.#svc.store.commit(lease, { status: 'stopped', clearRequest: request.id });
         this.record = { ...record, status: 'stopped', request: undefined };
         return;
       case 'start':
-        await this.#svc.store.commit(lease, { status: 'running', error: null, clearRequest: true });
+        await this.#svc.store.commit(lease, { status: 'running', error: null, clearRequest: request.id });
         this.record = { ...record, status: 'running', error: undefined, request: undefined };
         return;
       case 'retry-parked':
-        await this.#retryParked(lease, request.streamId);
+        await this.#retryParked(lease, request);
         return;
       case 'reset':
       case 'rebuild':
-        if (request.action === 'rebuild' && request.blueGreen) await this.#startShadow(lease);
-        else await this.#reset(lease);
+        if (request.action === 'rebuild' && request.blueGreen) await this.#startShadow(lease, request);
+        else await this.#reset(lease, request);
         return;
     }
   }
 
   /** Clears the read model and the checkpoint (and parked events); replay starts from the beginning. */
-  async #reset(lease: ProjectionLease): Promise<void> {
+  async #reset(lease: ProjectionLease, request: ProjectionRequest): Promise<void> {
     const record = this.record!;
     const parked = (await this.#svc.store.parked(this.name)).map((p) => p.seq);
     const run = async (tx: SqlClient | undefined): Promise<void> => {
@@ -717,7 +763,14 @@ export class ProjectionRunner {
       await (this.#def.instance as ProjectionHooks).reset?.(this.#maintenance(record.generation, tx));
       await this.#svc.store.commit(
         lease,
-        { position: START, status: 'running', error: null, shadow: null, unpark: parked, clearRequest: true },
+        {
+          position: START,
+          status: 'running',
+          error: null,
+          shadow: null,
+          unpark: parked,
+          clearRequest: request.id,
+        },
         tx,
       );
     };
@@ -736,13 +789,17 @@ export class ProjectionRunner {
   }
 
   /** Starts a blue/green rebuild: an empty next generation, built from the start next to the live one. */
-  async #startShadow(lease: ProjectionLease): Promise<void> {
+  async #startShadow(lease: ProjectionLease, request: ProjectionRequest): Promise<void> {
     const record = this.record!;
     const generation = record.generation + 1;
     const run = async (tx: SqlClient | undefined): Promise<void> => {
       await this.#svc.readModels.dropGeneration(this.name, generation, tx);
       await (this.#def.instance as ProjectionHooks).reset?.(this.#maintenance(generation, tx));
-      await this.#svc.store.commit(lease, { shadow: { generation, position: START }, clearRequest: true }, tx);
+      await this.#svc.store.commit(
+        lease,
+        { shadow: { generation, position: START }, clearRequest: request.id },
+        tx,
+      );
     };
     if (this.#svc.store.sql) await this.#transaction(this.#svc.store.sql, run);
     else await run(undefined);
@@ -792,8 +849,8 @@ export class ProjectionRunner {
   }
 
   /** Re-handles parked events in order (per stream); stops a stream at its first failure again. */
-  async #retryParked(lease: ProjectionLease, streamId: string | undefined): Promise<void> {
-    const parked = await this.#svc.store.parked(this.name, streamId);
+  async #retryParked(lease: ProjectionLease, request: ProjectionRequest): Promise<void> {
+    const parked = await this.#svc.store.parked(this.name, request.streamId);
     const failedStreams = new Set<string>();
     const generation = this.record!.generation;
     for (const entry of parked) {
@@ -823,7 +880,7 @@ export class ProjectionRunner {
         at: new Date().toISOString(),
       };
     }
-    await this.#svc.store.commit(lease, { clearRequest: true });
+    await this.#svc.store.commit(lease, { clearRequest: request.id });
     const record = await this.#svc.store.get(this.name);
     if (record) this.record = record;
   }

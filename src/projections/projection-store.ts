@@ -38,6 +38,8 @@ export interface ProjectionRequest {
   action: 'reset' | 'rebuild' | 'retry-parked' | 'stop' | 'start';
   blueGreen?: boolean;
   streamId?: string;
+  /** Unique id of this request (set by the store). */
+  id: string;
   requestedAt: string;
 }
 
@@ -96,8 +98,11 @@ export interface ProgressUpdate {
   park?: { event: RecordedEvent; reason: string }[];
   /** Parked events (by `seq`) that were handled and leave the queue. */
   unpark?: number[];
-  /** Clears the pending request. */
-  clearRequest?: boolean;
+  /**
+   * Clears the pending request if it is still the one with this id (a newer request recorded
+   * meanwhile stays pending).
+   */
+  clearRequest?: string;
 }
 
 /** Initial state of a projection seen for the first time (from its start position). */
@@ -147,8 +152,8 @@ export interface ProjectionStore {
   commit(lease: ProjectionLease, update: ProgressUpdate, tx?: SqlClient): Promise<void>;
   /** Parked events of a projection (of one stream when given), in parking order. */
   parked(name: string, streamId?: string): Promise<ParkedEvent[]>;
-  /** Records an operator request for the projection's owner (replacing a pending one). */
-  request(name: string, request: Omit<ProjectionRequest, 'requestedAt'>): Promise<void>;
+  /** Records an operator request for the projection's owner (replacing a pending one); returns it. */
+  request(name: string, request: Omit<ProjectionRequest, 'requestedAt' | 'id'>): Promise<ProjectionRequest>;
   /**
    * Forgets a projection: record, lease and parked events (for `reset` with no running owner and
    * for tests). Returns whether it existed.

@@ -3,7 +3,7 @@ import { ConfigurationError } from '../core/errors';
 import type { Constructor } from '../core/types';
 import type { RecordedEvent } from '../eventsourcing/event-store';
 import type { SqlClient } from '../eventsourcing/sql/sql-client';
-import { createMetadataKey } from '../metadata/keys';
+import { PROJECTION as PROJECTION_KEY, createMetadataKey, type MetadataKey } from '../metadata/keys';
 import { metadataRegistry } from '../metadata/metadata-registry';
 import { Injectable } from '../metadata/module.decorators';
 import type { ReadModelCollection, ReadModelDocument } from './read-model-store';
@@ -48,7 +48,7 @@ export interface ProjectionRecordMetadata {
 }
 
 /** Metadata key of `@Projection`. */
-export const PROJECTION = createMetadataKey<ProjectionRecordMetadata>('projection');
+export const PROJECTION = PROJECTION_KEY as MetadataKey<ProjectionRecordMetadata>;
 /** Metadata key of `@SkipOnReplay` (the method names). */
 export const SKIP_ON_REPLAY = createMetadataKey<string | symbol>('projection:skip-on-replay');
 
@@ -123,9 +123,12 @@ export interface ProjectionHooks {
 export function projectionMetadata(target: Constructor): ProjectionRecordMetadata {
   const record = metadataRegistry.get(PROJECTION, target);
   if (!record) {
-    throw new ConfigurationError(`${target.name} is not a projection: decorate it with @Projection('name').`, {
-      class: target.name,
-    });
+    throw new ConfigurationError(
+      `${target.name} is not a projection: decorate it with @Projection('name').`,
+      {
+        class: target.name,
+      },
+    );
   }
   return record;
 }

@@ -13,7 +13,10 @@ import type { ReadModelStore } from './read-model-store';
 export const READ_MODELS = createToken<ReadModelStore>('potter:ReadModels');
 
 /** Options of {@link ProjectionsModule.forRoot}. */
-export interface ProjectionsModuleOptions extends Omit<ProjectionEngineOptions, 'eventStore' | 'logger' | 'serializer'> {
+export interface ProjectionsModuleOptions extends Omit<
+  ProjectionEngineOptions,
+  'eventStore' | 'logger' | 'serializer'
+> {
   /** `@Projection` classes; they are providers, so they may inject services. */
   projections: Constructor[];
   /** Modules whose exports the projections inject (as for any module's `imports`). */
@@ -91,7 +94,12 @@ export class ProjectionsModule {
         inject: [ProjectionEngine],
       },
     ];
-    @Module({ imports: options.imports ?? [], providers, exports: [ProjectionEngine, READ_MODELS], global: true })
+    @Module({
+      imports: options.imports ?? [],
+      providers,
+      exports: [ProjectionEngine, READ_MODELS],
+      global: true,
+    })
     class ProjectionsRootModule {}
     return ProjectionsRootModule;
   }

@@ -331,6 +331,17 @@ export function describeEventStoreContract(name: string, factory: () => Promise<
         expect(await store.readAll()).toEqual({ events: [], position: START, endOfLog: true });
       });
 
+      it('gives the position of the last committed event matching filters (lastPosition)', async () => {
+        expect(await store.lastPosition!()).toBe(START);
+        const a = await store.appendToStream('a-1', events(2, 'tick'));
+        const b = await store.appendToStream('b-1', events(1, 'tock'));
+        expect(await store.lastPosition!()).toBe(b.lastPosition);
+        expect(await store.lastPosition!({ eventTypes: ['tick'] })).toBe(a.lastPosition);
+        expect(await store.lastPosition!({ streamIdPrefix: 'b-' })).toBe(b.lastPosition);
+        expect(await store.lastPosition!({ eventTypes: ['none'] })).toBe(START);
+        expect(await store.lastPosition!({ from: new Date(Date.now() + 60_000) })).toBe(START);
+      });
+
       it('reads every event once, in append order, in batches after a position', async () => {
         await store.appendToStream('a', events(2));
         await store.appendToStream('b', events(3));

@@ -59,7 +59,8 @@ export class BalancesProjection {
   @EventHandler(Deposited)
   @SkipOnReplay()
   notify(event: Deposited, ctx: ProjectionContext): void {
-    if (!behaviour.poison.has(event.amount)) behaviour.sideEffects.push(`${event.account}:${ctx.event.streamVersion}`);
+    if (!behaviour.poison.has(event.amount))
+      behaviour.sideEffects.push(`${event.account}:${ctx.event.streamVersion}`);
   }
 
   reset(_ctx: ProjectionMaintenanceContext): void {
@@ -68,7 +69,11 @@ export class BalancesProjection {
 }
 
 /** The same, but parks poison events. */
-@Projection('contract-parking', { batchSize: 20, onError: 'park', retry: { maxAttempts: 2, initialDelayMs: 1 } })
+@Projection('contract-parking', {
+  batchSize: 20,
+  onError: 'park',
+  retry: { maxAttempts: 2, initialDelayMs: 1 },
+})
 export class ParkingProjection {
   @EventHandler(Deposited)
   async onDeposited(event: Deposited, ctx: ProjectionContext): Promise<void> {
@@ -146,7 +151,10 @@ export function describeProjectionEngineContract(name: string, factory: () => Pr
   describe(`Projection engine contract: ${name}`, () => {
     let fx: EngineFixture;
     const engines: ProjectionEngine[] = [];
-    const engine = (options: Partial<ProjectionEngineOptions> = {}, projections: object[] = []): ProjectionEngine => {
+    const engine = (
+      options: Partial<ProjectionEngineOptions> = {},
+      projections: object[] = [],
+    ): ProjectionEngine => {
       const e = new ProjectionEngine({
         eventStore: fx.eventStore,
         store: fx.store(),
@@ -218,7 +226,11 @@ export function describeProjectionEngineContract(name: string, factory: () => Pr
       await expect(e.waitUntilCaughtUp('contract-balances')).rejects.toThrow(/faulted.*poison 13/);
       const status = await e.status('contract-balances');
       expect(status.status).toBe('faulted');
-      expect(status.lastError).toMatchObject({ streamId: 'Account-d', eventType: 'contract.Deposited', attempts: 2 });
+      expect(status.lastError).toMatchObject({
+        streamId: 'Account-d',
+        eventType: 'contract.Deposited',
+        attempts: 2,
+      });
       expect(status.lastError!.message).toContain('poison 13');
       // Nothing after the poison event was applied; nothing was skipped.
       expect(await readModel(e.readModels, 'contract_balances')).toEqual(
@@ -251,7 +263,13 @@ export function describeProjectionEngineContract(name: string, factory: () => Pr
       e.start();
       await e.waitUntilCaughtUp('contract-parking');
       const model = await readModel(e.readModels, 'contract_parking');
-      expect(model.get('q')).toEqual(fold([['q', 10], ['q', 20], ['q', 30]]).get('q'));
+      expect(model.get('q')).toEqual(
+        fold([
+          ['q', 10],
+          ['q', 20],
+          ['q', 30],
+        ]).get('q'),
+      );
       expect(model.get('p')).toMatchObject({ total: 1, versions: [1] });
       const parked = await e.parked('contract-parking');
       expect(parked.map((p) => [p.streamId, p.event.streamVersion])).toEqual([
@@ -264,7 +282,9 @@ export function describeProjectionEngineContract(name: string, factory: () => Pr
       // New events of the parked stream are parked behind the others.
       await deposit(fx.eventStore, 'p', [5]);
       await e.waitUntilCaughtUp('contract-parking');
-      expect((await e.parked('contract-parking', 'Account-p')).map((p) => p.event.streamVersion)).toEqual([2, 3, 4, 5]);
+      expect((await e.parked('contract-parking', 'Account-p')).map((p) => p.event.streamVersion)).toEqual([
+        2, 3, 4, 5,
+      ]);
       // A retry that still fails keeps them all.
       await e.retryParked('contract-parking');
       await eventually(async () => (await e.status('contract-parking')).request === undefined);

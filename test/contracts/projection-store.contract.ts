@@ -112,7 +112,7 @@ export function describeProjectionStoreContract(
         error: fault,
         park: [{ event: recorded(5), reason: 'stale' }],
         unpark: [(await store.parked('orders'))[0]!.seq],
-        clearRequest: true,
+        clearRequest: 'any',
       });
       await expect(refused).rejects.toBeInstanceOf(ProjectionFencedError);
       await expect(refused).rejects.toMatchObject({
@@ -238,14 +238,18 @@ export function describeProjectionStoreContract(
 
       const { lease, record } = (await store.acquire('orders', 'a', 10_000, { position: 'p-0009' }))!;
       expect(record).toMatchObject({ position: '', token: 1, request: { action: 'stop' } });
-      await store.request('orders', { action: 'rebuild', blueGreen: true });
-      await store.request('orders', { action: 'retry-parked', streamId: 'Order-1' });
+      const rebuild = await store.request('orders', { action: 'rebuild', blueGreen: true });
+      const retry = await store.request('orders', { action: 'retry-parked', streamId: 'Order-1' });
+      expect(retry.id).not.toBe(rebuild.id);
       await expect(store.get('orders')).resolves.toMatchObject({
-        request: { action: 'retry-parked', streamId: 'Order-1' },
+        request: { action: 'retry-parked', streamId: 'Order-1', id: retry.id },
       });
       await store.commit(lease, { position: 'p-0001' });
       await expect(store.get('orders')).resolves.toMatchObject({ request: { action: 'retry-parked' } });
-      await store.commit(lease, { clearRequest: true });
+      // Clearing the request that was carried out leaves a newer one pending.
+      await store.commit(lease, { clearRequest: rebuild.id });
+      await expect(store.get('orders')).resolves.toMatchObject({ request: { id: retry.id } });
+      await store.commit(lease, { clearRequest: retry.id });
       const cleared = await store.get('orders');
       expect(cleared?.request).toBeUndefined();
       expect(cleared?.position).toBe('p-0001');

@@ -6,6 +6,7 @@ import {
   type EventStore,
   type GlobalPosition,
   type NewEvent,
+  type LastPositionOptions,
   type ReadAllOptions,
   type ReadAllResult,
   type ReadStreamOptions,
@@ -133,6 +134,13 @@ export class MemoryEventStore implements EventStore {
     if (backward) selected = selected.reverse();
     if (options.limit !== undefined) selected = selected.slice(0, options.limit);
     return selected.map(clone);
+  }
+
+  async lastPosition(options: LastPositionOptions = {}): Promise<GlobalPosition> {
+    for (let index = this.#log.length - 1; index >= 0; index--) {
+      if (matchesFilters(this.#log[index]!, options)) return toPosition(index + 1);
+    }
+    return START;
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {

@@ -69,7 +69,9 @@ export class ChangeFeed {
   /** Resolves on the next change; rejects when `signal` aborts. */
   async wait(signal: AbortSignal): Promise<void> {
     if (signal.aborted) throw signal.reason;
-    await this.#listen();
+    // Listening starts in the background: a local announcement must wake this waiter even while
+    // the LISTEN connection is still being set up (the poll interval covers remote ones meanwhile).
+    void this.#listen();
     return new Promise<void>((resolve, reject) => {
       const wake = (): void => {
         signal.removeEventListener('abort', onAbort);

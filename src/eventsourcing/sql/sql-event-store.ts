@@ -7,6 +7,8 @@ import {
   type EventStore,
   type ExpectedVersion,
   type NewEvent,
+  type GlobalPosition,
+  type LastPositionOptions,
   type ReadAllOptions,
   type ReadAllResult,
   type ReadStreamOptions,
@@ -228,6 +230,17 @@ export class SqlEventStore implements EventStore {
     return events;
   }
 
+  async lastPosition(options: LastPositionOptions = {}): Promise<GlobalPosition> {
+    const { rows } = await run<{ transaction_id: string; seq: string }>(this.client, this.#sql.lastPosition, [
+      options.eventTypes ? [...options.eventTypes] : null,
+      options.streamIdPrefix ?? null,
+      options.from ?? null,
+      options.to ?? null,
+    ]);
+    const row = rows[0];
+    return row ? encodePosition(row.transaction_id, row.seq) : START;
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const after = options.after ?? START;
     const from = decodePosition(after);
@@ -297,7 +310,19 @@ export class SqlEventStore implements EventStore {
   }
 
   subscribeToAll(handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
-    const subscription = runSubscription(this, handler, options, (signal) => this.#feed.wait(signal));
+    const filters = {
+      eventTypes: options.eventTypes,
+      streamIdPrefix: options.streamIdPrefix,
+      from: options.from,
+      to: options.to,
+    };
+    const subscription = runSubscription(
+      this,
+      handler,
+      options,
+      (signal) => this.#feed.wait(signal),
+      async (position) => (await this.lastPosition(filters)) > position,
+    );
     this.#subscriptions.add(subscription);
     const forget = (): void => void this.#subscriptions.delete(subscription);
     subscription.done.then(forget, forget);

@@ -28,6 +28,7 @@ export interface EventStoreStatements {
   readStreamForward: Statement;
   readStreamBackward: Statement;
   readAll: Statement;
+  lastPosition: Statement;
   streamInfo: Statement;
   truncate: Statement;
   lockStream: Statement;
@@ -174,6 +175,18 @@ export function eventStoreStatements(schemaName: string): EventStoreStatements {
         FROM ${s}.events WHERE event_id = ANY($2::text[])`,
     ),
     readStreamForward: named('read_stream_forward', readStream(s, 'ASC')),
+    // The last committed row matching the filters, readable or not yet (no xmin bound).
+    lastPosition: named(
+      'last_position',
+      `SELECT e.transaction_id::text AS transaction_id, e.seq::text AS seq
+      FROM ${s}.events e
+      WHERE ($1::text[] IS NULL OR e.event_type = ANY($1::text[]))
+        AND ($2::text IS NULL OR starts_with(e.stream_id, $2::text))
+        AND ($3::timestamptz IS NULL OR e.recorded_at >= $3::timestamptz)
+        AND ($4::timestamptz IS NULL OR e.recorded_at < $4::timestamptz)
+      ORDER BY e.transaction_id DESC, e.seq DESC
+      LIMIT 1`,
+    ),
     readStreamBackward: named('read_stream_backward', readStream(s, 'DESC')),
     // One statement, one snapshot: `xmin` is the oldest transaction still running; every
     // transaction below it has finished, so the rows below it are final and can be read in

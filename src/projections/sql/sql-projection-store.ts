@@ -1,3 +1,4 @@
+import { newId } from '../../core/ids';
 import { ConfigurationError, ProjectionFencedError } from '../../core/errors';
 import type { RecordedEvent } from '../../eventsourcing/event-store';
 import { DEFAULT_EVENT_STORE_SCHEMA, migrateEventStore, quoteSchema } from '../../eventsourcing/sql/schema';
@@ -189,7 +190,7 @@ export class SqlProjectionStore implements ProjectionStore {
            error = CASE WHEN $7::boolean THEN $8::jsonb ELSE error END,
            generation = coalesce($9::integer, generation),
            shadow = CASE WHEN $10::boolean THEN $11::jsonb ELSE shadow END,
-           request = CASE WHEN $12::boolean THEN NULL ELSE request END,
+           request = CASE WHEN request->>'id' = $12::text THEN NULL ELSE request END,
            updated_at = now()
          WHERE name = $1 AND token = $2 AND owner = $3
          RETURNING 1 AS committed`,
@@ -205,7 +206,7 @@ export class SqlProjectionStore implements ProjectionStore {
           update.generation ?? null,
           update.shadow !== undefined,
           update.shadow ? JSON.stringify(update.shadow) : null,
-          update.clearRequest ?? false,
+          update.clearRequest ?? null,
         ],
       );
       if (rows.length === 0) throw new ProjectionFencedError(lease.name, lease.token);
@@ -252,14 +253,18 @@ export class SqlProjectionStore implements ProjectionStore {
   }
 
   /** Records an operator request (replacing a pending one), creating the record if needed. */
-  async request(name: string, request: Omit<ProjectionRequest, 'requestedAt'>): Promise<void> {
-    const stored: ProjectionRequest = { ...request, requestedAt: new Date().toISOString() };
+  async request(
+    name: string,
+    request: Omit<ProjectionRequest, 'requestedAt' | 'id'>,
+  ): Promise<ProjectionRequest> {
+    const stored: ProjectionRequest = { ...request, id: newId(), requestedAt: new Date().toISOString() };
     await this.sql.query(
       `INSERT INTO ${this.#projections} AS p (name, position, high_water, status, request, updated_at)
        VALUES ($1, '', '', 'running', $2::jsonb, now())
        ON CONFLICT (name) DO UPDATE SET request = EXCLUDED.request, updated_at = now()`,
       [name, JSON.stringify(stored)],
     );
+    return stored;
   }
 
   /** Forgets a projection: its record (with the lease) and its parked events. */

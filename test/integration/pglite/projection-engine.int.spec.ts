@@ -1,4 +1,9 @@
-import { createPGliteEventStore, PGliteSqlClient, SqlProjectionStore, SqlReadModelStore } from 'potter/pglite';
+import {
+  createPGliteEventStore,
+  PGliteSqlClient,
+  SqlProjectionStore,
+  SqlReadModelStore,
+} from 'potter/pglite';
 import { describeProjectionEngineContract } from '../../contracts/projection-engine.contract';
 
 // One PGlite database for the file (starting one takes seconds); every test gets its own schema.

@@ -82,6 +82,36 @@ describe('PostgreSQL event store', () => {
     await store.close();
   });
 
+  it('delivers events held back by an older open transaction as soon as it ends, without polling', async () => {
+    const schema = pg.schema('heldback');
+    const store = await createPostgresEventStore({ pool: pg.pool(), schema });
+    const blocker = await pg.pool().connect();
+    try {
+      const seen: string[] = [];
+      const subscription = store.subscribeToAll((batch) => void seen.push(...batch.map((e) => e.id)), {
+        pollIntervalMs: 60_000, // only the held-back reread can deliver in time
+      });
+      await subscription.caughtUp();
+      // An older transaction with an id: rows committed after it are not readable until it ends.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_current_xact_id()');
+      await store.appendToStream('s', [{ id: 'held-1', type: 'tick', payload: {} }]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(seen).toEqual([]);
+      expect(await store.lastPosition()).not.toBe('');
+      await blocker.query('COMMIT');
+      const started = Date.now();
+      while (seen.length === 0 && Date.now() - started < 3_000) await new Promise((r) => setTimeout(r, 10));
+      expect(seen).toEqual(['held-1']);
+      expect(Date.now() - started).toBeLessThan(1_500);
+      await subscription.stop();
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+      await store.close();
+    }
+  });
+
   it('wakes a subscription in another process by NOTIFY', async () => {
     const schema = pg.schema('notify');
     const writer = await createPostgresEventStore({ pool: pg.pool(), schema });

@@ -41,7 +41,9 @@ class Tallies {
   @EventHandler(Tallied)
   async onTallied(event: Tallied, ctx: ProjectionContext): Promise<void> {
     if (event.by === this.failOn) throw new Error(`cannot tally ${event.by}`);
-    await ctx.readModel<{ n: number }>('tallies').update(event.counter, (d) => ({ n: (d?.n ?? 0) + event.by }));
+    await ctx
+      .readModel<{ n: number }>('tallies')
+      .update(event.counter, (d) => ({ n: (d?.n ?? 0) + event.by }));
   }
 }
 
@@ -51,8 +53,10 @@ const tally = (store: MemoryEventStore, counter: string, ...by: number[]) =>
     by.map((n) => ({ type: 'engine.Tallied', payload: { counter, by: n } })),
   );
 
-const engineOn = (eventStore: MemoryEventStore, extra: Partial<ConstructorParameters<typeof ProjectionEngine>[0]> = {}) =>
-  new ProjectionEngine({ eventStore, pollIntervalMs: 10, leaseTtlMs: 300, reportIntervalMs: 0, ...extra });
+const engineOn = (
+  eventStore: MemoryEventStore,
+  extra: Partial<ConstructorParameters<typeof ProjectionEngine>[0]> = {},
+) => new ProjectionEngine({ eventStore, pollIntervalMs: 10, leaseTtlMs: 300, reportIntervalMs: 0, ...extra });
 
 describe('ProjectionEngine', () => {
   it('starts from a point in time: events recorded earlier are never handled, not even in a rebuild', async () => {
@@ -65,7 +69,9 @@ describe('ProjectionEngine', () => {
     class Since {
       @EventHandler(Tallied)
       async on(event: Tallied, ctx: ProjectionContext): Promise<void> {
-        await ctx.readModel<{ n: number }>('since').update(event.counter, (d) => ({ n: (d?.n ?? 0) + event.by }));
+        await ctx
+          .readModel<{ n: number }>('since')
+          .update(event.counter, (d) => ({ n: (d?.n ?? 0) + event.by }));
       }
     }
     const engine = engineOn(eventStore).register(new Since());
@@ -91,7 +97,12 @@ describe('ProjectionEngine', () => {
     try {
       await expect(engine.waitUntilCaughtUp('engine-tallies')).rejects.toThrow(ConfigurationError);
       const status = await engine.status('engine-tallies');
-      expect(status).toMatchObject({ status: 'faulted', state: 'faulted', lag: 2, delivery: 'at-least-once' });
+      expect(status).toMatchObject({
+        status: 'faulted',
+        state: 'faulted',
+        lag: 2,
+        delivery: 'at-least-once',
+      });
       expect(status.position).toBe((await eventStore.readStream('Counter-a'))[1]!.position);
       expect(await engine.readModels.collection('tallies').get('a')).toEqual({ n: 3 });
       tallies.failOn = undefined;
@@ -148,9 +159,13 @@ describe('ProjectionEngine', () => {
     class Tx {
       @EventHandler(Tallied) on(): void {}
     }
-    expect(() => engine.register(new Tx())).toThrow(/transactional delivery, which needs a SQL projection store/);
+    expect(() => engine.register(new Tx())).toThrow(
+      /transactional delivery, which needs a SQL projection store/,
+    );
     expect(() => engine.parked('nope')).rejects.toBeInstanceOf(ProjectionNotFoundError);
-    expect(() => new ProjectionEngine({ eventStore: new MemoryEventStore(), leaseTtlMs: 5 })).toThrow(/leaseTtlMs/);
+    expect(() => new ProjectionEngine({ eventStore: new MemoryEventStore(), leaseTtlMs: 5 })).toThrow(
+      /leaseTtlMs/,
+    );
   });
 
   it('a stale owner cannot record progress once another instance took its lease over', async () => {
@@ -160,7 +175,9 @@ describe('ProjectionEngine', () => {
     now += 1001;
     const b = await store.acquire('p', 'b', 1000, { position: '' });
     expect(b!.lease.token).toBe(a!.lease.token + 1);
-    await expect(store.commit(a!.lease, { position: '5' })).rejects.toMatchObject({ code: 'POTTER_PROJECTION_FENCED' });
+    await expect(store.commit(a!.lease, { position: '5' })).rejects.toMatchObject({
+      code: 'POTTER_PROJECTION_FENCED',
+    });
     expect(await store.renew(a!.lease, 1000)).toBe(false);
     await store.commit(b!.lease, { position: '6' });
     expect((await store.get('p'))!.position).toBe('6');
@@ -215,9 +232,11 @@ describe('ProjectionsModule', () => {
 
   @Projection('module-tallies')
   class ModuleTallies {
+    static calls = 0;
     constructor(readonly greeting: Greeting) {}
     @EventHandler(Tallied)
     async on(event: Tallied, ctx: ProjectionContext): Promise<void> {
+      ModuleTallies.calls++;
       await ctx.readModel<{ n: number; word: string }>('module_tallies').update(event.counter, (d) => ({
         n: (d?.n ?? 0) + event.by,
         word: this.greeting.word,
@@ -241,6 +260,8 @@ describe('ProjectionsModule', () => {
     })
     class App {}
     const app = await createTestApp(App);
+    const errors: unknown[] = [];
+    app.onError((error) => errors.push(error));
     await app.start();
     try {
       await app.commandBus.execute(new AddTally('x'));
@@ -249,10 +270,21 @@ describe('ProjectionsModule', () => {
       await engine.waitUntilCaughtUp('module-tallies');
       const models = app.resolve<ReadModelStore>(READ_MODELS);
       expect(await models.collection('module_tallies').get('x')).toEqual({ n: 2, word: 'tally' });
+      // Regression: the event bus must not call projection handlers too (published events).
+      expect(ModuleTallies.calls).toBe(2);
+      expect(errors).toEqual([]);
       expect((await engine.status('module-tallies')).state).toBe('live');
     } finally {
       await app.stop();
     }
     expect((await app.resolve(ProjectionEngine).status('module-tallies')).state).toBe('stopped');
+  });
+
+  it('refuses a projection listed as a module handler, saying where it belongs', async () => {
+    @Module({ handlers: [ModuleTallies], providers: [Greeting] })
+    class Wrong {}
+    await expect(createTestApp(Wrong)).rejects.toThrow(
+      /ModuleTallies is a @Projection.*ProjectionsModule\.forRoot/,
+    );
   });
 });
