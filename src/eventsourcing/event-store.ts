@@ -178,6 +178,11 @@ export interface EventStore {
    * so far.
    */
   lastPosition?(options?: LastPositionOptions): Promise<GlobalPosition>;
+  /**
+   * Number of committed events after `options.after` matching the filters (readable or not yet):
+   * how far behind a reader at that position is.
+   */
+  countEvents?(options?: Omit<ReadAllOptions, 'limit'>): Promise<number>;
   /** Soft-deletes a stream: its events stay in the log (for `readAll`), but stream reads and appends fail. */
   deleteStream(streamId: string, options?: AppendOptions): Promise<void>;
   /** Hides events before `version` from `readStream` (for example after a snapshot). */

@@ -346,6 +346,8 @@ export class ProjectionEngine {
   }
 
   async #lag(runner: ProjectionRunner, position: GlobalPosition): Promise<number> {
+    if (this.eventStore.countEvents)
+      return this.eventStore.countEvents({ after: position, ...runner.filters });
     let count = 0;
     let after = position;
     for (;;) {

@@ -342,6 +342,18 @@ export function describeEventStoreContract(name: string, factory: () => Promise<
         expect(await store.lastPosition!({ from: new Date(Date.now() + 60_000) })).toBe(START);
       });
 
+      it('counts committed events after a position, with filters (countEvents)', async () => {
+        expect(await store.countEvents!()).toBe(0);
+        const a = await store.appendToStream('a-1', events(3, 'tick'));
+        await store.appendToStream('b-1', events(2, 'tock'));
+        expect(await store.countEvents!()).toBe(5);
+        expect(await store.countEvents!({ after: a.lastPosition })).toBe(2);
+        expect(await store.countEvents!({ eventTypes: ['tick'] })).toBe(3);
+        expect(await store.countEvents!({ after: a.lastPosition, eventTypes: ['tick'] })).toBe(0);
+        expect(await store.countEvents!({ streamIdPrefix: 'b-' })).toBe(2);
+        expect(await store.countEvents!({ to: new Date(Date.now() - 60_000) })).toBe(0);
+      });
+
       it('reads every event once, in append order, in batches after a position', async () => {
         await store.appendToStream('a', events(2));
         await store.appendToStream('b', events(3));

@@ -143,6 +143,15 @@ export class MemoryEventStore implements EventStore {
     return START;
   }
 
+  async countEvents(options: Omit<ReadAllOptions, 'limit'> = {}): Promise<number> {
+    const after = options.after ?? START;
+    let count = 0;
+    for (let index = after === START ? 0 : Number(after); index < this.#log.length; index++) {
+      if (matchesFilters(this.#log[index]!, options)) count++;
+    }
+    return count;
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const after = options.after ?? START;
     const limit = options.limit ?? 1000;

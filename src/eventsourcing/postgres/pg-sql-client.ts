@@ -74,6 +74,15 @@ export class PgSqlClient implements SqlClient {
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     const connection = await this.pool.connect();
     let broken: Error | undefined;
+    // While checked out, a connection has no pool 'error' listener: a connection the server ends
+    // between two statements (idle-in-transaction timeout, restart, network cut) would otherwise
+    // emit an unhandled 'error' and kill the process. Note it; the next statement fails and the
+    // connection is discarded on release.
+    const onError = (error: Error): void => {
+      broken = error;
+      this.#logger.warn('A PostgreSQL connection in a transaction failed.', { error: error.message });
+    };
+    connection.on('error', onError);
     try {
       await connection.query('BEGIN');
       const result = await fn(new PgTransactionClient(connection));
@@ -83,6 +92,7 @@ export class PgSqlClient implements SqlClient {
       await connection.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
       throw error;
     } finally {
+      connection.off('error', onError);
       connection.release(broken);
     }
   }

@@ -241,6 +241,19 @@ export class SqlEventStore implements EventStore {
     return row ? encodePosition(row.transaction_id, row.seq) : START;
   }
 
+  async countEvents(options: Omit<ReadAllOptions, 'limit'> = {}): Promise<number> {
+    const from = decodePosition(options.after ?? START);
+    const { rows } = await run<{ count: number }>(this.client, this.#sql.countEvents, [
+      from.transactionId,
+      from.seq,
+      options.eventTypes ? [...options.eventTypes] : null,
+      options.streamIdPrefix ?? null,
+      options.from ?? null,
+      options.to ?? null,
+    ]);
+    return rows[0]?.count ?? 0;
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const after = options.after ?? START;
     const from = decodePosition(after);

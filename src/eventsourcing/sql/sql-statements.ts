@@ -29,6 +29,7 @@ export interface EventStoreStatements {
   readStreamBackward: Statement;
   readAll: Statement;
   lastPosition: Statement;
+  countEvents: Statement;
   streamInfo: Statement;
   truncate: Statement;
   lockStream: Statement;
@@ -175,6 +176,17 @@ export function eventStoreStatements(schemaName: string): EventStoreStatements {
         FROM ${s}.events WHERE event_id = ANY($2::text[])`,
     ),
     readStreamForward: named('read_stream_forward', readStream(s, 'ASC')),
+    // Committed rows after a position matching the filters, readable or not yet.
+    countEvents: named(
+      'count_events',
+      `SELECT count(*)::int AS count
+      FROM ${s}.events e
+      WHERE (e.transaction_id, e.seq) > ($1::xid8, $2::bigint)
+        AND ($3::text[] IS NULL OR e.event_type = ANY($3::text[]))
+        AND ($4::text IS NULL OR starts_with(e.stream_id, $4::text))
+        AND ($5::timestamptz IS NULL OR e.recorded_at >= $5::timestamptz)
+        AND ($6::timestamptz IS NULL OR e.recorded_at < $6::timestamptz)`,
+    ),
     // The last committed row matching the filters, readable or not yet (no xmin bound).
     lastPosition: named(
       'last_position',

@@ -112,7 +112,8 @@ export class Worker {
     for (;;) {
       const line = this.lines.slice(from).find(match);
       if (line) return line;
-      if (this.#exit) throw new Error(`${this.describe()} exited (${JSON.stringify(this.#exit)}) before ${what}`);
+      if (this.#exit)
+        throw new Error(`${this.describe()} exited (${JSON.stringify(this.#exit)}) before ${what}`);
       if (Date.now() > deadline) throw new Error(`${this.describe()}: no ${what} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
@@ -211,7 +212,11 @@ export function amountOf(account: string, n: number): number {
   return (Math.abs(h) % 997) + 1;
 }
 
-function deposits(account: string, from: number, count: number): { type: string; payload: Record<string, unknown> }[] {
+function deposits(
+  account: string,
+  from: number,
+  count: number,
+): { type: string; payload: Record<string, unknown> }[] {
   return Array.from({ length: count }, (_, i) => ({
     type: EVENT_TYPE,
     payload: { account, amount: amountOf(account, from + i) },
@@ -296,8 +301,31 @@ export interface StoredEvent {
   streamVersion: number;
 }
 
-/** Every stored event, in log order. */
-export async function readEvents(store: SqlEventStore): Promise<StoredEvent[]> {
+/**
+ * Every stored event, in log order. `readAll` returns only rows of transactions older than the
+ * oldest one still running in the cluster (so that it never skips a row that commits later): right
+ * after the last append, a projection's open batch transaction can still hide the newest events.
+ * Call it once the writers have stopped: it reads again until it has every committed row.
+ */
+export async function readEvents(store: SqlEventStore, timeoutMs = 10_000): Promise<StoredEvent[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await readVisibleEvents(store);
+    const { rows } = await store.client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM "${store.schema}".events`,
+    );
+    const stored = Number(rows[0]!.n);
+    if (events.length === stored) return events;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `readAll returns ${events.length} events of the ${stored} stored, after ${timeoutMs} ms`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+async function readVisibleEvents(store: SqlEventStore): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
   let after = '';
   for (;;) {
@@ -333,9 +361,13 @@ export function fold(events: readonly StoredEvent[]): Sums {
 
 /** The hand-written tables as stored (committed). */
 export async function readSqlModel(pool: Pool, schema: string): Promise<Sums> {
-  const { rows } = await pool.query<{ account: string; total: string; count: number; max_version: number; gaps: number }>(
-    `SELECT account, total, count, max_version, gaps FROM "${schema}".fault_accounts`,
-  );
+  const { rows } = await pool.query<{
+    account: string;
+    total: string;
+    count: number;
+    max_version: number;
+    gaps: number;
+  }>(`SELECT account, total, count, max_version, gaps FROM "${schema}".fault_accounts`);
   const accounts: Sums['accounts'] = new Map();
   for (const row of rows) {
     accounts.set(row.account, {
@@ -379,7 +411,12 @@ export async function readDocsModel(store: SqlEventStore): Promise<Sums> {
   for (let offset = 0; ; offset += 10_000) {
     const docs = await collection.find({}, { limit: 10_000, offset });
     for (const doc of docs) {
-      accounts.set(doc.account, { total: doc.total, count: doc.count, maxVersion: doc.maxVersion, gaps: doc.gaps });
+      accounts.set(doc.account, {
+        total: doc.total,
+        count: doc.count,
+        maxVersion: doc.maxVersion,
+        gaps: doc.gaps,
+      });
     }
     if (docs.length < 10_000) break;
   }
@@ -394,8 +431,14 @@ export async function docsTotals(store: SqlEventStore): Promise<{ events: number
 }
 
 /** Sorted entries, for readable diffs in `toEqual`. */
-export function sorted(sums: Sums): { accounts: [string, Sums['accounts'] extends Map<string, infer V> ? V : never][]; totals: Sums['totals'] } {
-  return { accounts: [...sums.accounts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), totals: sums.totals };
+export function sorted(sums: Sums): {
+  accounts: [string, Sums['accounts'] extends Map<string, infer V> ? V : never][];
+  totals: Sums['totals'];
+} {
+  return {
+    accounts: [...sums.accounts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    totals: sums.totals,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,20 +466,86 @@ export async function checkpoint(pool: Pool, schema: string): Promise<Checkpoint
   return row && { ...row, token: Number(row.token) };
 }
 
-/** Polls `probe` every `intervalMs` until it returns a value other than `undefined`/`false`. */
+/**
+ * Polls `probe` every `intervalMs` until it returns a value other than `undefined`/`false`; on
+ * timeout, fails with `what` and what `explain` (if given) says about the state of things.
+ */
 export async function until<T>(
   probe: () => Promise<T | undefined | false>,
   what: string,
   timeoutMs = 15_000,
   intervalMs = 25,
+  explain?: () => Promise<string>,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const details = explain
+        ? await explain().catch((error: unknown) => `(no details: ${String(error)})`)
+        : '';
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}\n${details}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** Waits until the checkpoint reaches `position` (the last event's); on timeout, says why it may not have. */
+export async function untilCheckpointAt(
+  pool: Pool,
+  schema: string,
+  position: string,
+  what: string,
+  timeoutMs: number,
+  workers: readonly Worker[],
+): Promise<void> {
+  // Positions compare as strings; past `position` means a test read too few events (it then fails).
+  await until(
+    async () => {
+      const cp = await checkpoint(pool, schema);
+      return cp !== undefined && cp.position >= position;
+    },
+    what,
+    timeoutMs,
+    50,
+    async () => stateOf(pool, schema, position, workers),
+  );
+}
+
+/**
+ * The checkpoint, the events behind it, the visibility horizon of the event store (it reads only
+ * rows of transactions older than the oldest one running in the cluster) and the transactions
+ * holding it back, and the workers' last lines.
+ */
+export async function stateOf(
+  pool: Pool,
+  schema: string,
+  position: string,
+  workers: readonly Worker[],
+): Promise<string> {
+  const cp = await checkpoint(pool, schema);
+  const [transactionId, seq] = position.split(':').map((part) => BigInt(part).toString());
+  const behind = cp
+    ? await pool.query<{ behind: string; invisible: string; xmin: string }>(
+        `SELECT count(*) FILTER (WHERE (e.transaction_id, e.seq) > ($1::text::xid8, $2::bigint)) AS behind,
+                count(*) FILTER (WHERE e.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS invisible,
+                pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
+           FROM "${schema}".events e`,
+        cp.position === '' ? ['0', '0'] : cp.position.split(':').map((part) => BigInt(part).toString()),
+      )
+    : undefined;
+  const { rows: holders } = await pool.query(
+    `SELECT pid, datname, state, backend_xid::text AS xid, now() - xact_start AS age, left(query, 100) AS query
+       FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY xact_start`,
+  );
+  return [
+    `target position ${position} (transaction ${transactionId}, seq ${seq})`,
+    `checkpoint ${JSON.stringify(cp)}`,
+    `events after the checkpoint ${JSON.stringify(behind?.rows[0])}`,
+    `transactions with an xid: ${JSON.stringify(holders)}`,
+    ...workers.map((worker) => worker.describe()),
+  ].join('\n');
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -114,7 +114,9 @@ class FaultSums {
     if (first) await stall(ctx, 'write');
   }
 }
-Projection('fault-sums', { batchSize, retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 100 } })(FaultSums);
+Projection('fault-sums', { batchSize, retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 100 } })(
+  FaultSums,
+);
 EventHandler(Deposited)(FaultSums.prototype, 'onDeposited');
 
 const logger = Object.fromEntries(
