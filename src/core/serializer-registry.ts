@@ -94,7 +94,11 @@ export class SerializerRegistry {
       );
     }
     try {
-      return plainToInstance(registration.target as unknown as ClassConstructor<T>, payload);
+      const target = registration.target as unknown as ClassConstructor<T>;
+      // Classes without class-transformer decorators are filled by assignment (what plainToInstance
+      // does for them, at a fraction of the cost); the payload is the caller's to give away.
+      if (!hasTransformMetadata(target)) return Object.assign(new target(), payload);
+      return plainToInstance(target, payload);
     } catch (error) {
       throw new SerializationError(`Cannot deserialize ${typeName}: ${describeError(error)}`, {
         cause: error,
@@ -122,4 +126,56 @@ export class SerializerRegistry {
     const { type, payload } = parsed as SerializedMessage;
     return this.deserialize<T>(type, payload);
   }
+}
+
+/** The parts of class-transformer's metadata storage read by {@link hasTransformMetadata}. */
+interface TransformMetadataStorage {
+  _typeMetadatas?: Map<Function, unknown>;
+  _transformMetadatas?: Map<Function, unknown>;
+  _exposeMetadatas?: Map<Function, unknown>;
+  _excludeMetadatas?: Map<Function, unknown>;
+}
+
+let storage: TransformMetadataStorage | null | undefined;
+const transformMetadata = new WeakMap<Function, boolean>();
+
+/**
+ * True unless `target` and its base classes certainly carry no class-transformer decorator
+ * (`@Type`, `@Transform`, `@Expose`, `@Exclude`). Decided once per class, after its decorators ran.
+ * When class-transformer's storage cannot be inspected, answers true (always use plainToInstance).
+ */
+function hasTransformMetadata(target: Function): boolean {
+  const known = transformMetadata.get(target);
+  if (known !== undefined) return known;
+  if (storage === undefined) {
+    try {
+      // A deep path without type declarations (class-transformer 0.5 has no exports map).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const loaded = require('class-transformer/cjs/storage') as {
+        defaultMetadataStorage: TransformMetadataStorage;
+      };
+      storage = loaded.defaultMetadataStorage;
+    } catch {
+      storage = null;
+    }
+  }
+  let result = true;
+  const maps = storage && [
+    storage._typeMetadatas,
+    storage._transformMetadatas,
+    storage._exposeMetadatas,
+    storage._excludeMetadatas,
+  ];
+  if (maps && maps.every((map) => map instanceof Map)) {
+    result = false;
+    for (
+      let c: unknown = target;
+      typeof c === 'function' && c !== Function.prototype;
+      c = Object.getPrototypeOf(c)
+    ) {
+      if (maps.some((map) => map!.has(c as Function))) result = true;
+    }
+  }
+  transformMetadata.set(target, result);
+  return result;
 }

@@ -2,6 +2,7 @@ import {
   START,
   type EventStore,
   type GlobalPosition,
+  type ReadAllResult,
   type SubscribeOptions,
   type Subscription,
   type SubscriptionHandler,
@@ -64,18 +65,38 @@ export function runSubscription(
     }
   };
 
+  const readAfter = (after: GlobalPosition): Promise<ReadAllResult> =>
+    store.readAll({
+      after,
+      limit: batchSize,
+      eventTypes: options.eventTypes,
+      streamIdPrefix: options.streamIdPrefix,
+      from: options.from,
+      to: options.to,
+    });
+  /** The next batch, read while the handler works on the current one (catch-up only). */
+  let ahead: { read: number; after: GlobalPosition; batch: Promise<ReadAllResult> } | undefined;
+
   const loop = async (): Promise<void> => {
     while (!controller.signal.aborted) {
-      const read = ++reads;
-      const batch = await store.readAll({
-        after: position,
-        limit: batchSize,
-        eventTypes: options.eventTypes,
-        streamIdPrefix: options.streamIdPrefix,
-        from: options.from,
-        to: options.to,
-      });
-      if (batch.events.length > 0) await handler(batch.events);
+      let read: number;
+      let batch: ReadAllResult;
+      if (ahead && ahead.after === position) {
+        read = ahead.read;
+        const next = ahead.batch;
+        ahead = undefined;
+        batch = await next;
+      } else {
+        read = ++reads;
+        batch = await readAfter(position);
+      }
+      if (batch.events.length > 0) {
+        if (!batch.endOfLog) {
+          ahead = { read: ++reads, after: batch.position, batch: readAfter(batch.position) };
+          ahead.batch.catch(() => undefined); // awaited (and its error raised) on the next turn
+        }
+        await handler(batch.events);
+      }
       position = batch.position;
       if (batch.endOfLog) {
         caughtUpAt = read;

@@ -54,6 +54,35 @@ describe('SerializerRegistry', () => {
     });
   });
 
+  it('fills undecorated classes by assignment, and classes inheriting decorators through class-transformer', () => {
+    class Plain {
+      readonly id!: string;
+      readonly nested!: { n: number };
+      greet(): string {
+        return `hi ${this.id}`;
+      }
+    }
+    class Derived extends CustomerRegistered {
+      readonly extra!: string;
+    }
+    const local = new SerializerRegistry().register('plain', Plain).register('derived', Derived);
+    const plain = local.deserialize<Plain>('plain', { id: 'p-1', nested: { n: 1 } });
+    expect(plain).toBeInstanceOf(Plain);
+    expect(plain.greet()).toBe('hi p-1');
+    expect(plain.nested).toEqual({ n: 1 });
+    // Decorators of a base class still apply: the nested value becomes an Address, the date a Date.
+    const derived = local.deserialize<Derived>('derived', {
+      customerId: 'c',
+      address: { street: 's', city: 'c' },
+      at: '2026-01-01T00:00:00.000Z',
+      tags: [],
+      extra: 'x',
+    });
+    expect(derived.address).toBeInstanceOf(Address);
+    expect(derived.at).toBeInstanceOf(Date);
+    expect(derived.extra).toBe('x');
+  });
+
   it('maps names to classes and back', () => {
     expect(registry.lookup('customer.registered')?.target).toBe(CustomerRegistered);
     expect(registry.lookupClass(CustomerRegistered)?.typeName).toBe('customer.registered');

@@ -35,6 +35,47 @@ describe('subscribeToAll (memory)', () => {
     expect(seen).toHaveLength(9);
   });
 
+  it('reads the next batch while the handler works on the current one, delivering each once, in order', async () => {
+    const store = new MemoryEventStore();
+    await append(store, 'a', 10);
+    const log: string[] = [];
+    const readAll = store.readAll.bind(store);
+    store.readAll = async (options) => {
+      log.push(`read after ${options?.after === '' ? 'start' : Number(options?.after)}`);
+      return readAll(options);
+    };
+    const seen: number[] = [];
+    const subscription = store.subscribeToAll(
+      async (events) => {
+        log.push(`handle ${events.map((e) => e.payload['i']).join(',')}`);
+        await new Promise((r) => setTimeout(r, 5));
+        seen.push(...events.map((e) => e.payload['i'] as number));
+      },
+      { batchSize: 4 },
+    );
+    await subscription.caughtUp();
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // The read of the second batch starts before the first batch is handled.
+    expect(log.slice(0, 3)).toEqual(['read after start', 'read after 4', 'handle 0,1,2,3']);
+    await subscription.stop();
+  });
+
+  it('drops the batch read ahead when the handler fails', async () => {
+    const store = new MemoryEventStore();
+    await append(store, 'a', 6);
+    const seen: number[] = [];
+    const subscription = store.subscribeToAll(
+      (events) => {
+        if (events[0]!.payload['i'] === 0) throw new Error('first batch fails');
+        seen.push(...events.map((e) => e.payload['i'] as number));
+      },
+      { batchSize: 3 },
+    );
+    await expect(subscription.done).rejects.toThrow('first batch fails');
+    expect(seen).toEqual([]);
+    expect(subscription.position).toBe('');
+  });
+
   it('does not lose an append made while a read is in flight, nor hang caughtUp', async () => {
     const store = new MemoryEventStore();
     let calls = 0;
