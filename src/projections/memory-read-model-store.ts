@@ -163,6 +163,18 @@ class MemoryReadModelCollection<T extends ReadModelDocument> implements ReadMode
     return this.#documents().delete(id);
   }
 
+  async putMany(documents: readonly (readonly [id: string, document: T])[]): Promise<void> {
+    const stored = this.#documents();
+    for (const [id, document] of documents) stored.set(id, copy(document));
+  }
+
+  async deleteMany(ids: readonly string[]): Promise<number> {
+    const stored = this.#documents();
+    let deleted = 0;
+    for (const id of ids) if (stored.delete(id)) deleted++;
+    return deleted;
+  }
+
   async find(where?: Partial<T>, options?: FindOptions<T>): Promise<T[]> {
     const { orderBy, direction, limit, offset } = resolveFindOptions(options);
     const matching = this.#matching(where);

@@ -24,6 +24,7 @@ import type {
   ProjectionRequest,
   ProjectionStore,
 } from './projection-store';
+import { DocumentBuffer } from './document-buffer';
 import type { ReadModelCollection, ReadModelDocument, ReadModelStore } from './read-model-store';
 
 /** One handler method of a projection. @internal */
@@ -615,6 +616,18 @@ export class ProjectionRunner {
   }
 
   readonly #pendingAttach = new Set<string>();
+  /** The read-model writes of each open batch transaction, flushed before its checkpoint. */
+  readonly #buffers = new WeakMap<SqlClient, DocumentBuffer>();
+
+  #buffer(tx: SqlClient, generation: number): DocumentBuffer {
+    let buffer = this.#buffers.get(tx);
+    if (!buffer) this.#buffers.set(tx, (buffer = new DocumentBuffer(this.#svc.readModels, generation, tx)));
+    return buffer;
+  }
+
+  async #flush(tx: SqlClient | undefined): Promise<void> {
+    if (tx) await this.#buffers.get(tx)?.flush();
+  }
   #afterCommit: (() => void)[] = [];
 
   async #attachPending(tx: SqlClient | undefined): Promise<void> {
@@ -638,6 +651,7 @@ export class ProjectionRunner {
       ? { shadow: { generation, position } }
       : { position, ...(position > highWater ? { highWater: position } : {}) };
     if (park.length > 0) update.park = park;
+    await this.#flush(tx);
     await this.#svc.store.commit(lease, update, tx);
     // In a transaction, the in-memory record follows only once the transaction commits.
     const remember = (): void => {
@@ -688,6 +702,7 @@ export class ProjectionRunner {
     const readModels = this.#svc.readModels;
     const attached = this.#attached;
     const pendingAttach = this.#pendingAttach;
+    const buffer = tx ? this.#buffer(tx, generation) : undefined;
     return {
       projection: this.name,
       event,
@@ -699,7 +714,9 @@ export class ProjectionRunner {
           if (pending instanceof Set) pending.add(collection);
           else pendingAttach.add(collection);
         }
-        return readModels.collection<T>(collection, { generation, ...(tx ? { tx } : {}) });
+        return buffer
+          ? buffer.collection<T>(collection)
+          : readModels.collection<T>(collection, { generation });
       },
     };
   }
@@ -859,6 +876,7 @@ export class ProjectionRunner {
         const work = async (tx: SqlClient | undefined): Promise<void> => {
           const pending = new Set<string>();
           await this.#apply(entry.event, generation, tx, pending);
+          await this.#flush(tx);
           for (const c of pending) await this.#svc.readModels.attach(c, this.name, tx);
           await this.#svc.store.commit(lease, { unpark: [entry.seq] }, tx);
         };

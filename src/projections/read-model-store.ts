@@ -33,6 +33,10 @@ export interface ReadModelCollection<T extends ReadModelDocument> {
   update(id: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined>;
   /** Deletes a document; `true` if it existed. */
   delete(id: string): Promise<boolean>;
+  /** Stores (inserts or replaces) several documents at once (one statement on SQL stores). */
+  putMany(documents: readonly (readonly [id: string, document: T])[]): Promise<void>;
+  /** Deletes several documents at once; returns how many existed. */
+  deleteMany(ids: readonly string[]): Promise<number>;
   /** Documents whose top-level fields equal the given values (all of them), sorted and paged. */
   find(where?: Partial<T>, options?: FindOptions<T>): Promise<T[]>;
   /** Documents whose top-level `field` equals `value`. */

@@ -62,6 +62,26 @@ export function describeReadModelStoreContract(
       await expect(orders.get('o-1')).resolves.toBeUndefined();
     });
 
+    it('puts and deletes many documents at once (the last entry of an id wins)', async () => {
+      const docs = store.collection<{ n: number }>('many');
+      await docs.put('keep', { n: 0 });
+      await docs.putMany([
+        ['a', { n: 1 }],
+        ['b', { n: 2 }],
+        ['a', { n: 3 }],
+      ]);
+      await docs.putMany([]);
+      expect(await docs.get('a')).toEqual({ n: 3 });
+      expect(await docs.get('b')).toEqual({ n: 2 });
+      expect(await docs.deleteMany(['a', 'missing', 'b'])).toBe(2);
+      expect(await docs.deleteMany([])).toBe(0);
+      expect(await docs.count()).toBe(1);
+      // Generations are respected.
+      await store.collection<{ n: number }>('many', { generation: 2 }).putMany([['x', { n: 9 }]]);
+      expect(await docs.get('x')).toBeUndefined();
+      expect(await store.collection('many', { generation: 2 }).get('x')).toEqual({ n: 9 });
+    });
+
     it('keeps collections apart', async () => {
       await store.collection('orders').put('x', { in: 'orders' });
       await store.collection('invoices').put('x', { in: 'invoices' });

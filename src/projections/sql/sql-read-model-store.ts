@@ -212,6 +212,34 @@ class SqlReadModelCollection<T extends ReadModelDocument> implements ReadModelCo
     return rows.length > 0;
   }
 
+  async putMany(documents: readonly (readonly [id: string, document: T])[]): Promise<void> {
+    if (documents.length === 0) return;
+    const ids = documents.map(([id]) => id);
+    const docs = documents.map(([id, document]) => encode(document, this.name, id));
+    // Later entries for the same id win, as with puts one after the other.
+    await this.#db.query(
+      `INSERT INTO ${this.#tables.documents} (collection, generation, id, doc)
+       SELECT DISTINCT ON (x.id) $1, ${this.#resolved}, x.id, x.doc::jsonb
+       FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(id, doc, n)
+       ORDER BY x.id, x.n DESC
+       ON CONFLICT (collection, generation, id) DO UPDATE SET doc = EXCLUDED.doc`,
+      [this.name, this.#generation, ids, docs],
+    );
+  }
+
+  async deleteMany(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { rows } = await this.#db.query<{ deleted: number }>(
+      `WITH gone AS (
+         DELETE FROM ${this.#tables.documents}
+         WHERE collection = $1 AND generation = ${this.#resolved} AND id = ANY($3::text[])
+         RETURNING 1
+       ) SELECT count(*)::int AS deleted FROM gone`,
+      [this.name, this.#generation, [...ids]],
+    );
+    return rows[0]?.deleted ?? 0;
+  }
+
   async find(where?: Partial<T>, options?: FindOptions<T>): Promise<T[]> {
     const { orderBy, direction, limit, offset } = resolveFindOptions(options);
     const filter = this.#filter(where, 3);
