@@ -251,6 +251,7 @@ export type {
   ProjectionLease,
   ProjectionRecord,
   ParkedEvent,
+  ParkRequest,
   ProgressUpdate,
   ProjectionInit,
   ProjectionStore,

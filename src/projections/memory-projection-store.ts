@@ -92,8 +92,12 @@ export class MemoryProjectionStore implements ProjectionStore {
       const gone = new Set(update.unpark);
       row.parkedEvents = row.parkedEvents.filter((p) => !gone.has(p.seq));
     }
-    for (const { event, reason } of update.park ?? []) {
+    if (update.dropParkedGeneration !== undefined) {
+      row.parkedEvents = row.parkedEvents.filter((p) => p.generation !== update.dropParkedGeneration);
+    }
+    for (const { event, reason, generation } of update.park ?? []) {
       row.parkedEvents.push({
+        generation: generation ?? 1,
         projection: row.name,
         seq: ++this.#seq,
         streamId: event.streamId,

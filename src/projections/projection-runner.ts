@@ -17,6 +17,7 @@ import type {
   ProjectionOptions,
 } from './projection.decorators';
 import type {
+  ParkRequest,
   ProgressUpdate,
   ProjectionFault,
   ProjectionLease,
@@ -324,12 +325,21 @@ export class ProjectionRunner {
   async #follow(lease: ProjectionLease): Promise<void> {
     const record = this.record!;
     this.state = record.shadow ? 'rebuilding' : 'catching-up';
-    const parkedStreams = new Set((await this.#svc.store.parked(this.name)).map((p) => p.streamId));
+    const parked = await this.#svc.store.parked(this.name);
+    const parkedIn = (generation: number): Set<string> =>
+      new Set(parked.filter((p) => p.generation === generation).map((p) => p.streamId));
+    const parkedStreams = parkedIn(record.generation);
     const live = this.#subscribe(lease, record.position, record.generation, false, parkedStreams);
     let shadow: RunningSubscription | undefined;
     let shadowCaughtUp = false;
     if (record.shadow) {
-      shadow = this.#subscribe(lease, record.shadow.position, record.shadow.generation, true, new Set());
+      shadow = this.#subscribe(
+        lease,
+        record.shadow.position,
+        record.shadow.generation,
+        true,
+        parkedIn(record.shadow.generation),
+      );
       shadow.subscription.caughtUp().then(
         () => {
           shadowCaughtUp = true;
@@ -413,10 +423,11 @@ export class ProjectionRunner {
     if (this.#transactional) {
       try {
         await this.#inTransaction(lease, async (tx, pending) => {
-          const park: { event: RecordedEvent; reason: string }[] = [];
+          const park: ParkRequest[] = [];
           const handleStart = performance.now();
           for (const event of events) {
-            if (parkedStreams.has(event.streamId)) park.push({ event, reason: parkedReason(event) });
+            if (parkedStreams.has(event.streamId))
+              park.push({ event, reason: parkedReason(event), generation });
             else await this.#apply(event, generation, tx, pending);
           }
           this.stats.handleMs += performance.now() - handleStart;
@@ -434,18 +445,18 @@ export class ProjectionRunner {
       return;
     }
     // At-least-once: handle each event (with retries), then record the batch's position.
-    const park: { event: RecordedEvent; reason: string }[] = [];
+    const park: ParkRequest[] = [];
     const handleStart = performance.now();
     let done = 0;
     for (const event of events) {
       if (parkedStreams.has(event.streamId)) {
-        park.push({ event, reason: parkedReason(event) });
+        park.push({ event, reason: parkedReason(event), generation });
         done++;
         continue;
       }
       const outcome = await this.#attempts(event, () => this.#apply(event, generation, undefined, 0));
       if (outcome !== 'ok' && this.#def.options.onError === 'park') {
-        park.push({ event, reason: outcome.reason });
+        park.push({ event, reason: outcome.reason, generation });
         parkedStreams.add(event.streamId);
       } else if (outcome !== 'ok') {
         this.stats.handleMs += performance.now() - handleStart;
@@ -481,7 +492,7 @@ export class ProjectionRunner {
           event.position,
           shadow,
           generation,
-          [{ event, reason: parkedReason(event) }],
+          [{ event, reason: parkedReason(event), generation }],
           tx,
         ),
       );
@@ -504,7 +515,7 @@ export class ProjectionRunner {
           event.position,
           shadow,
           generation,
-          [{ event, reason: outcome.reason }],
+          [{ event, reason: outcome.reason, generation }],
           tx,
         ),
       );
@@ -521,7 +532,7 @@ export class ProjectionRunner {
     outcome: { reason: string; code: string; attempts: number },
     shadow: boolean,
     generation: number,
-    park: { event: RecordedEvent; reason: string }[],
+    park: ParkRequest[],
     tx: SqlClient | undefined,
   ): Promise<never> {
     const fault: ProjectionFault = {
@@ -643,7 +654,7 @@ export class ProjectionRunner {
     position: GlobalPosition,
     shadow: boolean,
     generation: number,
-    park: { event: RecordedEvent; reason: string }[],
+    park: ParkRequest[],
     tx: SqlClient | undefined,
   ): Promise<void> {
     const highWater = this.record!.highWater;
@@ -814,7 +825,11 @@ export class ProjectionRunner {
       await (this.#def.instance as ProjectionHooks).reset?.(this.#maintenance(generation, tx));
       await this.#svc.store.commit(
         lease,
-        { shadow: { generation, position: START }, clearRequest: request.id },
+        {
+          shadow: { generation, position: START },
+          dropParkedGeneration: generation,
+          clearRequest: request.id,
+        },
         tx,
       );
     };
@@ -837,6 +852,8 @@ export class ProjectionRunner {
           position: shadow.position,
           ...(shadow.position > record.highWater ? { highWater: shadow.position } : {}),
           shadow: null,
+          // The old generation's parked events went with it; the shadow re-handled (or re-parked) them.
+          dropParkedGeneration: old,
         },
         tx,
       );
@@ -867,7 +884,11 @@ export class ProjectionRunner {
 
   /** Re-handles parked events in order (per stream); stops a stream at its first failure again. */
   async #retryParked(lease: ProjectionLease, request: ProjectionRequest): Promise<void> {
-    const parked = await this.#svc.store.parked(this.name, request.streamId);
+    // Events parked by a shadow build are retried by it, once its generation is live.
+    const current = this.record!.generation;
+    const parked = (await this.#svc.store.parked(this.name, request.streamId)).filter(
+      (p) => p.generation === current,
+    );
     const failedStreams = new Set<string>();
     const generation = this.record!.generation;
     for (const entry of parked) {

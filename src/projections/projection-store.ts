@@ -81,7 +81,17 @@ export interface ParkedEvent {
   streamId: string;
   event: RecordedEvent;
   reason: string;
+  /** The read-model generation it was parked from (a blue/green rebuild parks into the next one). */
+  generation: number;
   parkedAt: Date;
+}
+
+/** An event to park, with why and from which read-model generation. */
+export interface ParkRequest {
+  event: RecordedEvent;
+  reason: string;
+  /** @default 1 */
+  generation?: number;
 }
 
 /** What a runner records about its progress, atomically (with its read-model writes when `tx` is given). */
@@ -95,9 +105,11 @@ export interface ProgressUpdate {
   /** `null` clears it. */
   shadow?: ShadowBuild | null;
   /** Events to park, in order (with their reasons). */
-  park?: { event: RecordedEvent; reason: string }[];
+  park?: ParkRequest[];
   /** Parked events (by `seq`) that were handled and leave the queue. */
   unpark?: number[];
+  /** Drops every parked event of this generation (its read model is gone). */
+  dropParkedGeneration?: number;
   /**
    * Clears the pending request if it is still the one with this id (a newer request recorded
    * meanwhile stays pending).

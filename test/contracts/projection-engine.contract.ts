@@ -352,6 +352,37 @@ export function describeProjectionEngineContract(name: string, factory: () => Pr
       expect(await e.readModels.collection('contract_balances', { generation: 1 }).count()).toBe(0);
     });
 
+    it('blue/green rebuild after a fix re-handles parked events once, in the new generation', async () => {
+      behaviour.poison.add(13);
+      await deposit(fx.eventStore, 'p', [1, 13, 3]);
+      await deposit(fx.eventStore, 'q', [10]);
+      const e = engine({}, [new ParkingProjection()]);
+      e.start();
+      await e.waitUntilCaughtUp('contract-parking');
+      expect((await e.parked('contract-parking')).map((p) => [p.event.streamVersion, p.generation])).toEqual([
+        [2, 1],
+        [3, 1],
+      ]);
+      behaviour.poison.clear();
+      await e.rebuild('contract-parking', { blueGreen: true });
+      await e.waitUntilCaughtUp('contract-parking');
+      // Generation 2 was built from the start, poison event included; generation 1's parked events
+      // went with it, so nothing is applied twice.
+      expect(await e.parked('contract-parking')).toEqual([]);
+      expect((await e.status('contract-parking')).generation).toBe(2);
+      expect(await readModel(e.readModels, 'contract_parking')).toEqual(
+        fold([
+          ['p', 1],
+          ['p', 13],
+          ['p', 3],
+          ['q', 10],
+        ]),
+      );
+      await e.retryParked('contract-parking');
+      await eventually(async () => (await e.status('contract-parking')).request === undefined);
+      expect((await readModel(e.readModels, 'contract_parking')).get('p')?.total).toBe(17);
+    });
+
     it('runs a projection on exactly one of two instances; the other takes over when it stops', async () => {
       const a = engine({ instanceId: 'instance-a' }, [new BalancesProjection()]);
       const b = engine({ instanceId: 'instance-b' }, [new BalancesProjection()]);

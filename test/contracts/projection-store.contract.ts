@@ -211,6 +211,25 @@ export function describeProjectionStoreContract(
       expect((await store.parked('orders')).map((p) => p.reason)).toEqual(['third', 'fifth']);
     });
 
+    it("records the generation events were parked from, and drops one generation's parked events", async () => {
+      const { lease } = (await store.acquire('orders', 'a', 10_000, { position: '' }))!;
+      await store.commit(lease, {
+        park: [
+          { event: recorded(1), reason: 'live' },
+          { event: recorded(2), reason: 'shadow', generation: 2 },
+          { event: recorded(3), reason: 'live again', generation: 1 },
+        ],
+      });
+      expect((await store.parked('orders')).map((p) => [p.reason, p.generation])).toEqual([
+        ['live', 1],
+        ['shadow', 2],
+        ['live again', 1],
+      ]);
+      await store.commit(lease, { generation: 2, dropParkedGeneration: 1 });
+      expect((await store.parked('orders')).map((p) => p.reason)).toEqual(['shadow']);
+      await expect(store.get('orders')).resolves.toMatchObject({ parked: 1, generation: 2 });
+    });
+
     it('keeps parked events apart per projection', async () => {
       const a = (await store.acquire('orders', 'a', 10_000, { position: '' }))!;
       const b = (await store.acquire('invoices', 'a', 10_000, { position: '' }))!;

@@ -34,6 +34,7 @@ export const PROJECTIONS_MIGRATION: EventStoreMigration = {
       stream_id text NOT NULL,
       event jsonb NOT NULL,
       reason text NOT NULL,
+      generation integer NOT NULL DEFAULT 1,
       parked_at timestamptz NOT NULL DEFAULT now(),
       CONSTRAINT projection_parked_pkey PRIMARY KEY (projection, seq)
     )`,

@@ -57,6 +57,7 @@ interface ParkedRow {
   stream_id: string;
   event: StoredEvent | string;
   reason: string;
+  generation: number;
   parked_at: Date | string;
 }
 
@@ -213,15 +214,28 @@ export class SqlProjectionStore implements ProjectionStore {
       if (park.length > 0) {
         // Rows come out of the array in order, so the sequence numbers them in parking order.
         await db.query(
-          `INSERT INTO ${this.#parked} (projection, stream_id, event, reason)
-           SELECT $1, p.value->>'streamId', p.value->'event', p.value->>'reason'
+          `INSERT INTO ${this.#parked} (projection, stream_id, event, reason, generation)
+           SELECT $1, p.value->>'streamId', p.value->'event', p.value->>'reason', (p.value->>'generation')::integer
              FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS p(value, n)
             ORDER BY p.n`,
           [
             lease.name,
-            JSON.stringify(park.map(({ event, reason }) => ({ streamId: event.streamId, event, reason }))),
+            JSON.stringify(
+              park.map(({ event, reason, generation }) => ({
+                streamId: event.streamId,
+                event,
+                reason,
+                generation: generation ?? 1,
+              })),
+            ),
           ],
         );
+      }
+      if (update.dropParkedGeneration !== undefined) {
+        await db.query(`DELETE FROM ${this.#parked} WHERE projection = $1 AND generation = $2`, [
+          lease.name,
+          update.dropParkedGeneration,
+        ]);
       }
       if (unpark.length > 0) {
         await db.query(
@@ -232,13 +246,15 @@ export class SqlProjectionStore implements ProjectionStore {
       }
     };
     if (tx) return write(tx);
-    if (park.length > 0 || unpark.length > 0) return this.sql.transaction(write);
+    if (park.length > 0 || unpark.length > 0 || update.dropParkedGeneration !== undefined) {
+      return this.sql.transaction(write);
+    }
     return write(this.sql);
   }
 
   /** Parked events of a projection (of one stream when given), in parking order. */
   async parked(name: string, streamId?: string): Promise<ParkedEvent[]> {
-    const columns = `projection, seq, stream_id, event, reason, parked_at`;
+    const columns = `projection, seq, stream_id, event, reason, generation, parked_at`;
     const { rows } =
       streamId === undefined
         ? await this.sql.query<ParkedRow>(
@@ -336,6 +352,7 @@ function toParkedEvent(row: ParkedRow): ParkedEvent {
     streamId: row.stream_id,
     event: { ...stored, recordedAt: new Date(stored.recordedAt) },
     reason: row.reason,
+    generation: row.generation,
     parkedAt: new Date(row.parked_at),
   };
 }
