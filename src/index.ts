@@ -136,7 +136,7 @@ export type {
   TimeoutMiddlewareOptions,
   RetryMiddlewareOptions,
 } from './cqrs';
-export { EventBus } from './events';
+export { EventBus, DistributedHandlers } from './events';
 export type {
   EventBusOptions,
   EventHandlerFailure,

@@ -26,6 +26,7 @@ import {
 } from '../cqrs/middleware/validation.middleware';
 import { QueryBus } from '../cqrs/query-bus';
 import { TopologyRecorder } from '../cqrs/topology-recorder';
+import { DistributedHandlers } from '../events/distributed-handlers';
 import { EventBus, type EventBusOptions } from '../events/event-bus';
 import { metadataRegistry, type HandlerRecord, type InjectionToken, type Provider } from '../metadata';
 import { hasHook } from './lifecycle';
@@ -86,6 +87,7 @@ export async function bootstrap(rootModule: Constructor, options: BootstrapOptio
     recorder,
   );
   const serializer = new SerializerRegistry();
+  const distributed = new DistributedHandlers();
 
   const builtins: [InjectionToken, unknown][] = [
     [CommandBus, commandBus],
@@ -94,6 +96,7 @@ export async function bootstrap(rootModule: Constructor, options: BootstrapOptio
     [SerializerRegistry, serializer],
     [LOGGER, logger],
     [CLOCK, clock],
+    [DistributedHandlers, distributed],
   ];
   const graph = scanModules(
     rootModule,
@@ -111,7 +114,14 @@ export async function bootstrap(rootModule: Constructor, options: BootstrapOptio
     const entry = createEntry(route, container);
     if (route.kind === 'command') commandBus.register(route.handler.message, entry);
     else if (route.kind === 'query') queryBus.register(route.handler.message, entry);
-    else eventBus.subscribe(route.handler.message, entry);
+    else if (route.handler.options.distributed) {
+      const option = route.handler.options.distributed;
+      distributed.add({
+        entry,
+        eventClass: route.handler.message,
+        group: (typeof option === 'object' ? option.group : undefined) ?? route.handlerName,
+      });
+    } else eventBus.subscribe(route.handler.message, entry);
   }
   const initialised: LifecycleParticipant[] = [];
   for (const participant of participants) {

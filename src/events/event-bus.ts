@@ -110,6 +110,16 @@ export class EventBus extends MessageBusBase {
     };
   }
 
+  /**
+   * Runs one handler on one event through the bus's middleware, once (no retry, no error channel):
+   * for deliveries whose retries the caller owns, such as a message broker's. Rejects with the
+   * handler's error.
+   */
+  async handleOnce(entry: HandlerEntry, event: object, context: MessageContext): Promise<void> {
+    context.handlerName = entry.handlerName;
+    await this.run(entry, this.pipelineOf(entry), event, context);
+  }
+
   /** Descriptors of every handler, grouped by event class. */
   handlers(): HandlerEntry[] {
     return [...this.#handlers.values()].flat();

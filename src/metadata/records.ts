@@ -46,6 +46,12 @@ export interface HandlerOptions {
   timeoutMs?: number;
   /** Event classes this handler emits, drawn in `app.topology()`. */
   emits?: Constructor[];
+  /**
+   * Event handlers only: deliver the event through the application's message bus
+   * (`MessagingModule`) instead of in-process, to one consumer group per handler (`Class.method`,
+   * or `group`) shared by every instance of the service. @default false
+   */
+  distributed?: boolean | { group?: string };
 }
 
 /** Recorded by `@CommandHandler`, `@QueryHandler` and `@EventHandler`. */
