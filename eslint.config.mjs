@@ -78,6 +78,14 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': srcImportRule(['@electric-sql/pglite']) },
   },
   {
+    files: ['src/messaging/redis/**/*.ts'],
+    rules: { 'no-restricted-imports': srcImportRule(['redis']) },
+  },
+  {
+    files: ['src/messaging/kafka/**/*.ts'],
+    rules: { 'no-restricted-imports': srcImportRule(['kafkajs']) },
+  },
+  {
     files: ['src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -10,6 +10,8 @@ const moduleNameMapper: Config['moduleNameMapper'] = {
   '^potter/testing$': '<rootDir>/src/testing/index.ts',
   '^potter/postgres$': '<rootDir>/src/postgres.ts',
   '^potter/pglite$': '<rootDir>/src/pglite.ts',
+  '^potter/redis$': '<rootDir>/src/redis.ts',
+  '^potter/kafka$': '<rootDir>/src/kafka.ts',
 };
 
 function project(displayName: string, testMatch: string[], extra: Config = {}): Config {

@@ -17,6 +17,8 @@ const ENTRIES = {
   testing: 'testing/index.js',
   postgres: 'postgres.js',
   pglite: 'pglite.js',
+  redis: 'redis.js',
+  kafka: 'kafka.js',
 };
 
 function run(args) {

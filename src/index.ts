@@ -270,3 +270,43 @@ export type {
 
 export { noopInstrumentation, INSTRUMENTATION } from './observability';
 export type { Instrumentation, MetricAttributes } from './observability';
+
+export {
+  POTTER_HEADERS,
+  envelopeHeaders,
+  jsonCodec,
+  msgpackCodec,
+  toMessageEnvelope,
+  DEAD_LETTER_TYPE,
+  createDeadLetter,
+  deadLetterEnvelope,
+  deadLetterError,
+  deadLetterHeaders,
+  deadLetterTopic,
+  readDeadLetter,
+  MemoryMessageBus,
+  MemoryInbox,
+  OutboxRelay,
+  envelopeOfEvent,
+  MessagingModule,
+  MESSAGE_BUS,
+} from './messaging';
+export type {
+  BrokerMessage,
+  PublishOptions,
+  BrokerHandler,
+  SubscribeToTopicOptions,
+  TopicSubscription,
+  DeadLetter,
+  MessageBus,
+  MessageCodec,
+  DeadLetterInit,
+  MemoryMessageBusOptions,
+  PublishRawOptions,
+  Inbox,
+  InboxOnceOptions,
+  InboxOnceResult,
+  OutboxRelayOptions,
+  MessagingModuleOptions,
+  MessageDeduplicator,
+} from './messaging';

@@ -32,3 +32,4 @@ export {
   type SqlReadModelStoreOptions,
   type CreateSqlReadModelStoreOptions,
 } from './projections/sql';
+export { SqlInbox, type SqlInboxOptions } from './messaging/sql';

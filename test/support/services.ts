@@ -5,10 +5,15 @@
  */
 export const DEFAULT_POSTGRES_URL = 'postgres://potter:potter@127.0.0.1:5432/potter';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 
-type Service = 'PostgreSQL' | 'Redis';
+type Service = 'PostgreSQL' | 'Redis' | 'Kafka';
 
-const ENV_VAR: Record<Service, string> = { PostgreSQL: 'POTTER_POSTGRES_URL', Redis: 'POTTER_REDIS_URL' };
+const ENV_VAR: Record<Service, string> = {
+  PostgreSQL: 'POTTER_POSTGRES_URL',
+  Redis: 'POTTER_REDIS_URL',
+  Kafka: 'POTTER_KAFKA_BROKERS',
+};
 
 export function postgresUrl(): string {
   return process.env.POTTER_POSTGRES_URL || DEFAULT_POSTGRES_URL;
@@ -16,6 +21,14 @@ export function postgresUrl(): string {
 
 export function redisUrl(): string {
   return process.env.POTTER_REDIS_URL || DEFAULT_REDIS_URL;
+}
+
+/** The Kafka bootstrap brokers (`host:port`, comma-separated in `POTTER_KAFKA_BROKERS`). */
+export function kafkaBrokers(): string[] {
+  return (process.env.POTTER_KAFKA_BROKERS || DEFAULT_KAFKA_BROKERS)
+    .split(',')
+    .map((broker) => broker.trim())
+    .filter((broker) => broker !== '');
 }
 
 /** True for 127.0.0.0/8, ::1 and localhost, as written in a URL's host. */
@@ -35,6 +48,7 @@ export function serviceUnavailable(service: Service, url: string, cause: unknown
 }
 
 function redact(url: string): string {
+  if (!url.includes('://')) return url; // a Kafka broker list: no credentials
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

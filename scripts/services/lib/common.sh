@@ -8,7 +8,7 @@
 #   <name>_env     print "VAR=value" for the URL the tests should use
 # To add a service: write lib/<name>.sh and append <name> to POTTER_SERVICES.
 
-POTTER_SERVICES=(postgres redis)
+POTTER_SERVICES=(postgres redis kafka)
 
 SERVICES_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SERVICES_LIB_DIR/../../.." && pwd)"

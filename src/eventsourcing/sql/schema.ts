@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../core/errors';
+import { INBOX_MIGRATION } from './inbox-migration';
 import { PROJECTIONS_MIGRATION, READ_MODELS_MIGRATION } from './projection-migrations';
 import type { SqlClient } from './sql-client';
 
@@ -46,6 +47,7 @@ export interface EventStoreMigration {
  * v2 adds `snapshots` (one row per stream, for `SqlSnapshotStore`). v3 adds `projections` and
  * `projection_parked` (checkpoints, leases, parked events: `SqlProjectionStore`); v4 adds
  * `read_models` and `read_model_collections` (`SqlReadModelStore`). See `projection-migrations.ts`.
+ * v5 adds `inbox` (processed message ids: `SqlInbox`, see `inbox-migration.ts`).
  */
 export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
   {
@@ -93,6 +95,7 @@ export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
   },
   PROJECTIONS_MIGRATION,
   READ_MODELS_MIGRATION,
+  INBOX_MIGRATION,
 ];
 
 /** Options of {@link migrateEventStore}. */

@@ -25,9 +25,9 @@ describe('PostgreSQL event store', () => {
     try {
       const results = await Promise.all(clients.map((client) => migrateEventStore(client, { schema })));
       expect(results.filter((r) => r.applied.length > 0)).toEqual([
-        { from: 0, to: 4, applied: [1, 2, 3, 4] },
+        { from: 0, to: 5, applied: [1, 2, 3, 4, 5] },
       ]);
-      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 4, to: 4, applied: [] });
+      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 5, to: 5, applied: [] });
       const { rows } = await pg
         .pool()
         .query(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`);
@@ -36,16 +36,17 @@ describe('PostgreSQL event store', () => {
         { version: 2, name: 'create snapshots' },
         { version: 3, name: 'create projections' },
         { version: 4, name: 'create read models' },
+        { version: 5, name: 'create inbox' },
       ]);
       expect(await migrateEventStore(clients[0]!, { schema, to: 1 })).toEqual({
-        from: 4,
+        from: 5,
         to: 1,
-        applied: [4, 3, 2],
+        applied: [5, 4, 3, 2],
       });
       expect(await migrateEventStore(clients[0]!, { schema })).toEqual({
         from: 1,
-        to: 4,
-        applied: [2, 3, 4],
+        to: 5,
+        applied: [2, 3, 4, 5],
       });
     } finally {
       await Promise.all(clients.map((client) => client.close()));

@@ -1,0 +1,107 @@
+/** A FIFO queue with O(1) push and shift. @internal */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head]!;
+    this.#items[this.#head++] = undefined as T;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
+/**
+ * Runs `run(item)` for pushed items with at most `concurrency` at once; items of the same key one
+ * after the other in the order they were pushed; keys take turns (round robin). Items without a
+ * key are independent. A rejection of `run` is its own business: the dispatcher ignores it.
+ * @internal
+ */
+export class KeyedDispatcher<T> {
+  readonly #concurrency: number;
+  readonly #run: (item: T) => Promise<void>;
+  readonly #queues = new Map<string, Fifo<T>>();
+  /** Keys with queued items and none running, in turn order (keyless items go here directly). */
+  readonly #ready = new Fifo<{ key: string; queue: Fifo<T> } | { key: undefined; item: T }>();
+  #running = 0;
+  #size = 0;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(concurrency: number, run: (item: T) => Promise<void>) {
+    this.#concurrency = concurrency;
+    this.#run = run;
+  }
+
+  /** Items queued or running. */
+  get size(): number {
+    return this.#size;
+  }
+
+  push(key: string | undefined, item: T): void {
+    this.#size++;
+    if (key === undefined) {
+      this.#ready.push({ key: undefined, item });
+    } else {
+      const queue = this.#queues.get(key);
+      if (queue) {
+        queue.push(item); // the key is running or ready: it picks this up in turn
+        return;
+      }
+      const fresh = new Fifo<T>();
+      fresh.push(item);
+      this.#queues.set(key, fresh);
+      this.#ready.push({ key, queue: fresh });
+    }
+    this.#pump();
+  }
+
+  /** Resolves when no item is queued or running. */
+  idle(): Promise<void> {
+    if (this.#size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#running < this.#concurrency && this.#ready.length > 0) {
+      const turn = this.#ready.shift()!;
+      this.#running++;
+      if (turn.key === undefined) void this.#runOne(turn.item, undefined, undefined);
+      else void this.#runOne(turn.queue.shift()!, turn.key, turn.queue);
+    }
+  }
+
+  async #runOne(item: T, key: string | undefined, queue: Fifo<T> | undefined): Promise<void> {
+    try {
+      await this.#run(item);
+    } catch {
+      // `run` reports its own failures
+    }
+    this.#running--;
+    this.#size--;
+    if (key !== undefined && queue !== undefined) {
+      if (queue.length === 0) this.#queues.delete(key);
+      else this.#ready.push({ key, queue });
+    }
+    this.#pump();
+    if (this.#size === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}

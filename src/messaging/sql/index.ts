@@ -1,0 +1,1 @@
+export { SqlInbox, type SqlInboxOptions } from './sql-inbox';
