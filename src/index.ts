@@ -310,3 +310,29 @@ export type {
   MessagingModuleOptions,
   MessageDeduplicator,
 } from './messaging';
+
+// state machines (docs/fsm.md)
+export { InvalidTransitionError, TransitionGuardRejectedError } from './core';
+export { defineMachine, MachineDefinition, Machine, DEFAULT_HISTORY_LIMIT } from './fsm';
+export type {
+  EventMap,
+  EventName,
+  SimpleEvents,
+  PayloadArgs,
+  MachineEvent,
+  GuardArgs,
+  GuardFn,
+  NamedGuard,
+  Guard,
+  ActionArgs,
+  Action,
+  TransitionConfig,
+  TransitionsFor,
+  StateConfig,
+  MachineConfig,
+  MachineConfigBase,
+  InitialContext,
+  TransitionRecord,
+  MachineSnapshot,
+  MachineOptions,
+} from './fsm';

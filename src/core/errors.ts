@@ -47,6 +47,14 @@ export const ERROR_CATALOG = {
     description: 'A projection instance lost its lease: another instance runs the projection now.',
   },
   POTTER_PROJECTION_NOT_FOUND: { status: 404, description: 'No projection is registered under the name.' },
+  POTTER_INVALID_TRANSITION: {
+    status: 409,
+    description: 'A state machine has no transition for the event from its current state.',
+  },
+  POTTER_TRANSITION_GUARD_REJECTED: {
+    status: 409,
+    description: 'Every guard of the transitions for the event refused it; the state machine did not move.',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 /** A stable Potter error code. */
@@ -248,6 +256,37 @@ export class ProjectionNotFoundError extends PotterError {
       'POTTER_PROJECTION_NOT_FOUND',
       `No projection named "${projection}"${known.length ? `; known: ${known.join(', ')}` : ''}.`,
       { details: { projection, known: [...known] } },
+    );
+  }
+}
+
+/**
+ * A state machine received an event that has no transition from its current state (a final state
+ * has none at all). Nothing changed. `details`: `machine`, `state`, `event`, `allowed` (the events
+ * the current state accepts).
+ */
+export class InvalidTransitionError extends PotterError {
+  constructor(machine: string, state: string, event: string, allowed: readonly string[]) {
+    super(
+      'POTTER_INVALID_TRANSITION',
+      `Machine ${machine}: no transition for event "${event}" from state "${state}"` +
+        (allowed.length ? ` (it accepts ${allowed.join(', ')}).` : ' (it accepts no event).'),
+      { details: { machine, state, event, allowed: [...allowed] } },
+    );
+  }
+}
+
+/**
+ * A state machine has transitions for the event from its current state, but every one of them is
+ * guarded and every guard refused. Nothing changed. `details`: `machine`, `state`, `event`,
+ * `guards` (the names of the guards that refused, in evaluation order).
+ */
+export class TransitionGuardRejectedError extends PotterError {
+  constructor(machine: string, state: string, event: string, guards: readonly string[]) {
+    super(
+      'POTTER_TRANSITION_GUARD_REJECTED',
+      `Machine ${machine}: event "${event}" refused in state "${state}" by guard(s) ${guards.join(', ')}.`,
+      { details: { machine, state, event, guards: [...guards] } },
     );
   }
 }

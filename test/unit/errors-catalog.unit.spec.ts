@@ -23,6 +23,8 @@ import {
   AggregateNotFoundError,
   ProjectionFencedError,
   ProjectionNotFoundError,
+  InvalidTransitionError,
+  TransitionGuardRejectedError,
   ValidationError,
   isPotterError,
   type ErrorCode,
@@ -131,6 +133,14 @@ const SAMPLES: Record<string, () => Sample> = {
   ProjectionNotFoundError: () => ({
     error: new ProjectionNotFoundError('ordrs', ['orders']),
     details: { projection: 'ordrs', known: ['orders'] },
+  }),
+  InvalidTransitionError: () => ({
+    error: new InvalidTransitionError('order', 'shipped', 'pay', ['deliver']),
+    details: { machine: 'order', state: 'shipped', event: 'pay', allowed: ['deliver'] },
+  }),
+  TransitionGuardRejectedError: () => ({
+    error: new TransitionGuardRejectedError('order', 'pending', 'pay', ['fullyPaid']),
+    details: { machine: 'order', state: 'pending', event: 'pay', guards: ['fullyPaid'] },
   }),
   AggregateNotFoundError: () => ({
     error: new AggregateNotFoundError('Order', 'o-1'),
