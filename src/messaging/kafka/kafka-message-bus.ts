@@ -42,6 +42,12 @@ export interface KafkaMessageBusOptions {
   maxWaitTimeMs?: number;
   /** How long `subscribe` waits for the consumer to join its group, in ms. @default 60000 */
   joinTimeoutMs?: number;
+  /**
+   * Offsets of handled messages are committed together, at most this long after the first of them
+   * was handled (and on `stop()`), in ms. A crash redelivers the messages handled since the last
+   * commit; 0 commits after every message. @default 100
+   */
+  commitIntervalMs?: number;
   /** Where connection problems, kafkajs warnings and dead letters are reported. @default silent */
   logger?: Logger;
 }
@@ -55,6 +61,7 @@ type ResolvedOptions = {
   heartbeatIntervalMs: number;
   maxWaitTimeMs: number;
   joinTimeoutMs: number;
+  commitIntervalMs: number;
   logger: Logger;
 };
 
@@ -110,6 +117,7 @@ export class KafkaMessageBus implements MessageBus {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 500,
       maxWaitTimeMs: options.maxWaitTimeMs ?? 500,
       joinTimeoutMs: options.joinTimeoutMs ?? 60_000,
+      commitIntervalMs: options.commitIntervalMs ?? 100,
       logger: options.logger ?? silentLogger,
     };
     this.#kafkajs = loadKafkajs();
@@ -285,6 +293,10 @@ class KafkaTopicSubscription implements TopicSubscription {
   readonly #consumer: KafkaJS.Consumer;
   readonly #stopping = new AbortController();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Next offset to commit per partition (handled, not yet committed). */
+  readonly #uncommitted = new Map<number, string>();
+  #commitTimer: NodeJS.Timeout | undefined;
+  #committing: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
 
   constructor(
@@ -352,6 +364,7 @@ class KafkaTopicSubscription implements TopicSubscription {
     this.#stopping.abort();
     // Messages being handled finish (and commit); nothing new starts.
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    await this.#flushCommits();
     try {
       await this.#consumer.disconnect();
     } catch (error) {
@@ -478,25 +491,46 @@ class KafkaTopicSubscription implements TopicSubscription {
     }
   }
 
+  /**
+   * Records a handled message's offset; the offsets of a partition are committed together, after
+   * `commitIntervalMs` (messages of a partition are handled in order, so the last one recorded is
+   * the partition's commit point).
+   */
   async #commit(position: { topic: string; partition: number; offset: string }): Promise<void> {
-    try {
-      await this.#consumer.commitOffsets([
-        {
-          topic: position.topic,
-          partition: position.partition,
-          offset: (BigInt(position.offset) + 1n).toString(),
-        },
-      ]);
-    } catch (error) {
-      // Lost the partition in a rebalance (or the coordinator): its new owner handles it again.
-      this.#log.warn('Committing a Kafka offset failed; the message may be delivered again.', {
-        topic: this.topic,
-        group: this.group,
-        partition: position.partition,
-        offset: position.offset,
-        error,
-      });
+    this.#uncommitted.set(position.partition, (BigInt(position.offset) + 1n).toString());
+    const interval = this.#bus.options.commitIntervalMs;
+    if (interval <= 0) {
+      await this.#flushCommits();
+      return;
     }
+    this.#commitTimer ??= setTimeout(() => void this.#flushCommits(), interval);
+  }
+
+  /** Commits every recorded offset in one request (one at a time). */
+  #flushCommits(): Promise<void> {
+    clearTimeout(this.#commitTimer);
+    this.#commitTimer = undefined;
+    this.#committing = this.#committing.then(async () => {
+      if (this.#uncommitted.size === 0) return;
+      const offsets = [...this.#uncommitted].map(([partition, offset]) => ({
+        topic: this.topic,
+        partition,
+        offset,
+      }));
+      this.#uncommitted.clear();
+      try {
+        await this.#consumer.commitOffsets(offsets);
+      } catch (error) {
+        // Lost the partitions in a rebalance (or the coordinator): their new owner handles them again.
+        this.#log.warn('Committing Kafka offsets failed; those messages may be delivered again.', {
+          topic: this.topic,
+          group: this.group,
+          offsets,
+          error,
+        });
+      }
+    });
+    return this.#committing;
   }
 
   async #deadLetter(

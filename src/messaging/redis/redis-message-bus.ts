@@ -13,7 +13,7 @@ import type {
   SubscribeToTopicOptions,
   TopicSubscription,
 } from '../message-bus';
-import { envelopeHeaders, jsonCodec, type MessageCodec } from '../codecs';
+import { encodeJsonText, envelopeHeaders, jsonCodec, type MessageCodec } from '../codecs';
 import { createDeadLetter, deadLetterEnvelope, deadLetterHeaders, deadLetterTopic } from '../dead-letter';
 import { KeyedDispatcher } from './keyed-dispatcher';
 import {
@@ -197,7 +197,9 @@ export class RedisMessageBus implements MessageBus {
     const extraHeaders = serializeHeaders(options.headers);
     const commands: RedisArg[][] = new Array<RedisArg[]>(envelopes.length);
     for (let i = 0; i < envelopes.length; i++) {
-      commands[i] = this.xaddArgs(stream, codec.encode(envelopes[i]!), options.key, extraHeaders);
+      // A string body goes out in one socket write with the rest of the command (a Buffer takes three).
+      const body = codec === jsonCodec ? encodeJsonText(envelopes[i]!) : codec.encode(envelopes[i]!);
+      commands[i] = this.xaddArgs(stream, body, options.key, extraHeaders);
     }
     await this.pipeline(client, commands);
   }
@@ -277,7 +279,7 @@ export class RedisMessageBus implements MessageBus {
    */
   xaddArgs(
     stream: string,
-    body: Buffer,
+    body: Buffer | string,
     key: string | undefined,
     extraHeaders: string | undefined,
   ): RedisArg[] {

@@ -10,6 +10,7 @@ import {
   type MessageEnvelope,
   type MissingDependencyError,
 } from 'potter';
+import { encodeJsonText } from '../../../src/messaging/codecs';
 import type * as Potter from 'potter';
 
 const sample = (overrides: Partial<MessageEnvelope> = {}): MessageEnvelope => ({
@@ -202,5 +203,11 @@ describe('dead letters', () => {
 
   it('rejects a message that is not a dead letter', () => {
     expect(() => readDeadLetter(sample())).toThrow(/Not a dead letter/);
+  });
+});
+
+describe('encodeJsonText', () => {
+  it("is exactly the JSON codec's bytes, as a string", () => {
+    expect(Buffer.from(encodeJsonText(sample()), 'utf8').equals(jsonCodec.encode(sample()))).toBe(true);
   });
 });
