@@ -29,20 +29,23 @@ class Fifo<T> {
 /**
  * Runs `run(item)` for pushed items with at most `concurrency` at once; items of the same key one
  * after the other in the order they were pushed; keys take turns (round robin). Items without a
- * key are independent. A rejection of `run` is its own business: the dispatcher ignores it.
+ * key are independent. A rejection (or throw) of `run` is its own business: the dispatcher ignores
+ * it. When `run` returns without a promise the item is done at once, and the next ones run in the
+ * same loop (no promise, no microtask per item).
  * @internal
  */
 export class KeyedDispatcher<T> {
   readonly #concurrency: number;
-  readonly #run: (item: T) => Promise<void>;
+  readonly #run: (item: T) => Promise<void> | void;
   readonly #queues = new Map<string, Fifo<T>>();
   /** Keys with queued items and none running, in turn order (keyless items go here directly). */
   readonly #ready = new Fifo<{ key: string; queue: Fifo<T> } | { key: undefined; item: T }>();
   #running = 0;
   #size = 0;
+  #pumping = false;
   #idleWaiters: Array<() => void> = [];
 
-  constructor(concurrency: number, run: (item: T) => Promise<void>) {
+  constructor(concurrency: number, run: (item: T) => Promise<void> | void) {
     this.#concurrency = concurrency;
     this.#run = run;
   }
@@ -77,31 +80,64 @@ export class KeyedDispatcher<T> {
   }
 
   #pump(): void {
-    while (this.#running < this.#concurrency && this.#ready.length > 0) {
-      const turn = this.#ready.shift()!;
-      this.#running++;
-      if (turn.key === undefined) void this.#runOne(turn.item, undefined, undefined);
-      else void this.#runOne(turn.queue.shift()!, turn.key, turn.queue);
+    if (this.#pumping) return; // a push from inside `run`: the loop below picks it up
+    this.#pumping = true;
+    try {
+      while (this.#running < this.#concurrency && this.#ready.length > 0) {
+        const turn = this.#ready.shift()!;
+        this.#running++;
+        let item: T;
+        let key: string | undefined;
+        let queue: Fifo<T> | undefined;
+        if (turn.key === undefined) {
+          item = turn.item;
+        } else {
+          key = turn.key;
+          queue = turn.queue;
+          item = queue.shift()!;
+        }
+        let result: Promise<void> | void;
+        try {
+          result = this.#run(item);
+        } catch {
+          result = undefined; // `run` reports its own failures
+        }
+        if (result !== undefined && result !== null && typeof result.then === 'function') {
+          void this.#finishLater(result, key, queue);
+        } else {
+          this.#finish(key, queue);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#size === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
     }
   }
 
-  async #runOne(item: T, key: string | undefined, queue: Fifo<T> | undefined): Promise<void> {
+  async #finishLater(
+    result: Promise<void>,
+    key: string | undefined,
+    queue: Fifo<T> | undefined,
+  ): Promise<void> {
     try {
-      await this.#run(item);
+      await result;
     } catch {
       // `run` reports its own failures
     }
+    this.#finish(key, queue);
+    this.#pump();
+  }
+
+  #finish(key: string | undefined, queue: Fifo<T> | undefined): void {
     this.#running--;
     this.#size--;
     if (key !== undefined && queue !== undefined) {
       if (queue.length === 0) this.#queues.delete(key);
       else this.#ready.push({ key, queue });
-    }
-    this.#pump();
-    if (this.#size === 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const resolve of waiters) resolve();
     }
   }
 }

@@ -332,13 +332,57 @@ interface HeldEntry {
   heldKey: string;
   body: Buffer | undefined;
   key: string | undefined;
-  /** The stored headers (extra headers and content type); Potter's are added once decoded. */
-  headers: Record<string, string>;
+  /** The stored headers (extra headers and content type; not to be modified); Potter's are added once decoded. */
+  headers: Readonly<Record<string, string>>;
   headerError: unknown;
   /** The attempt number of its first handling here (the delivery count when claimed). */
   attempt: number;
   /** When its idle time in the group was last reset (read, claimed or refreshed). */
   touchedAt: number;
+}
+
+/**
+ * The message handed to a handler: its `headers` (the stored ones plus those derived from the
+ * envelope) are built on first read, as most handlers never look at them.
+ */
+class RedisBrokerMessage implements BrokerMessage {
+  envelope: MessageEnvelope<Record<string, unknown>>;
+  topic: string;
+  key: string | undefined;
+  attempt: number;
+  brokerId: string;
+  /** The envelope as decoded (the headers derive from it, whatever a handler does to `envelope`). */
+  readonly #decoded: MessageEnvelope;
+  readonly #stored: Readonly<Record<string, string>>;
+  readonly #codec: MessageCodec;
+  #headers: Record<string, string> | undefined;
+
+  constructor(
+    envelope: MessageEnvelope,
+    topic: string,
+    key: string | undefined,
+    stored: Readonly<Record<string, string>>,
+    codec: MessageCodec,
+    attempt: number,
+    brokerId: string,
+  ) {
+    this.envelope = envelope as MessageEnvelope<Record<string, unknown>>;
+    this.#decoded = envelope;
+    this.topic = topic;
+    this.key = key;
+    this.attempt = attempt;
+    this.brokerId = brokerId;
+    this.#stored = stored;
+    this.#codec = codec;
+  }
+
+  get headers(): Record<string, string> {
+    return (this.#headers ??= envelopeHeaders(this.#decoded, this.#codec, this.#stored));
+  }
+
+  set headers(headers: Record<string, string>) {
+    this.#headers = headers;
+  }
 }
 
 class StoppedError extends Error {}
@@ -373,6 +417,8 @@ class RedisTopicSubscription implements TopicSubscription {
   #capacityWaiter: (() => void) | undefined;
   #acks = new Map<string, string[]>();
   #ackFlush: Promise<void> | undefined;
+  /** The read loop is taking a reply: it flushes the acknowledgements made meanwhile itself. */
+  #accepting = false;
   readonly #pendingWrites = new Set<Promise<void>>();
   #stopped: Promise<void> | undefined;
 
@@ -523,16 +569,24 @@ class RedisTopicSubscription implements TopicSubscription {
       this.#readingStreams = [];
       if (!Array.isArray(reply)) continue;
       const now = Date.now();
-      for (const streamReply of reply) {
-        if (!Array.isArray(streamReply)) continue;
-        const stream = String(streamReply[0]);
-        const entries = streamReply[1];
-        if (!Array.isArray(entries)) continue;
-        for (const entry of entries) {
-          if (!Array.isArray(entry)) continue;
-          this.#accept(stream, String(entry[0]), entry[1] ?? null, 1, now);
+      // Entries whose handler returns synchronously are handled (and acknowledged) right here; their
+      // acknowledgements go out together once the whole reply is taken, as one XACK per stream.
+      this.#accepting = true;
+      try {
+        for (const streamReply of reply) {
+          if (!Array.isArray(streamReply)) continue;
+          const stream = String(streamReply[0]);
+          const entries = streamReply[1];
+          if (!Array.isArray(entries)) continue;
+          for (const entry of entries) {
+            if (!Array.isArray(entry)) continue;
+            this.#accept(stream, String(entry[0]), entry[1] ?? null, 1, now);
+          }
         }
+      } finally {
+        this.#accepting = false;
       }
+      if (this.#acks.size > 0) void this.#flushAcks();
     }
   }
 
@@ -542,7 +596,7 @@ class RedisTopicSubscription implements TopicSubscription {
     if (this.#held.has(heldKey)) return; // already being handled here (claimed back to ourselves)
     let body: Buffer | undefined;
     let key: string | undefined;
-    let headers: Record<string, string> = {};
+    let headers: Record<string, string> | undefined;
     let contentType: string | undefined;
     let headerError: unknown;
     if (Array.isArray(fields)) {
@@ -561,13 +615,21 @@ class RedisTopicSubscription implements TopicSubscription {
         }
       }
     }
-    if (contentType !== undefined) headers[CONTENT_TYPE] = contentType;
+    const codec = this.#bus.options.codec;
+    if (headers === undefined && codec === jsonCodec && contentType === codec.contentType) {
+      // The usual entry: only the content type is stored. Shared (the JSON codec only reads it).
+      headers = this.#plainHeaders ??= Object.freeze({ [CONTENT_TYPE]: contentType });
+    } else {
+      headers ??= {};
+      if (contentType !== undefined) headers[CONTENT_TYPE] = contentType;
+    }
     const held: HeldEntry = { stream, id, heldKey, body, key, headers, headerError, attempt, touchedAt: now };
     this.#held.set(heldKey, held);
     this.#dispatcher.push(key, held);
   }
 
   #knownContentType: Buffer | undefined;
+  #plainHeaders: Readonly<Record<string, string>> | undefined;
 
   /** The content type field as a string (the codec's own without decoding it again). */
   #contentTypeOf(value: RawReply | undefined): string {
@@ -578,53 +640,86 @@ class RedisTopicSubscription implements TopicSubscription {
 
   // ---- handling ----
 
-  async #handle(held: HeldEntry): Promise<void> {
-    const { retry } = this.#settings;
+  /**
+   * Decodes and handles an entry. A handler that returns without a promise is acknowledged at once
+   * and this returns nothing (the dispatcher then runs the next entry in the same loop); retries,
+   * dead letters and asynchronous handlers continue in a promise.
+   */
+  #handle(held: HeldEntry): Promise<void> | void {
     const { body, key, headerError, attempt: firstAttempt } = held;
-    let headers = held.headers;
-    let envelope: MessageEnvelope | undefined;
+    const codec = this.#bus.options.codec;
+    let envelope: MessageEnvelope;
     try {
       if (body === undefined) throw new Error(`Stream entry ${held.id} has no "${BODY}" field`);
       if (headerError !== undefined) throw headerError;
-      envelope = this.#bus.options.codec.decode(body, headers);
-      headers = envelopeHeaders(envelope, this.#bus.options.codec, headers);
+      envelope = codec.decode(body, held.headers);
     } catch (error) {
-      await this.#deadLetter(held, undefined, headers, error, firstAttempt);
-      return;
+      return this.#deadLetter(held, undefined, { ...held.headers }, error, firstAttempt);
     }
-    if (firstAttempt > retry.maxAttempts) {
+    const message = new RedisBrokerMessage(
+      envelope,
+      this.topic,
+      key,
+      held.headers,
+      codec,
+      firstAttempt,
+      held.id,
+    );
+    if (firstAttempt > this.#settings.retry.maxAttempts) {
       const error = Object.assign(
         new Error(
           `Delivered ${firstAttempt} times without being acknowledged (its consumers died handling it)`,
         ),
         { code: 'POTTER_DELIVERY_LIMIT' },
       );
-      await this.#deadLetter(held, envelope, headers, error, firstAttempt - 1);
-      return;
+      return this.#deadLetter(held, envelope, message.headers, error, firstAttempt - 1);
     }
-    const message: BrokerMessage = {
-      envelope: envelope as MessageEnvelope<Record<string, unknown>>,
-      topic: this.topic,
-      key,
-      headers,
-      attempt: firstAttempt,
-      brokerId: held.id,
-    };
-    for (let attempt = firstAttempt; ; attempt++) {
+    let result: Promise<void> | void;
+    try {
+      result = this.#handler(message);
+    } catch (error) {
+      return this.#retry(held, envelope, message, error, firstAttempt);
+    }
+    if (
+      result !== undefined &&
+      result !== null &&
+      typeof (result as { then?: unknown }).then === 'function'
+    ) {
+      return Promise.resolve(result as PromiseLike<void>).then(
+        () => this.#ack(held),
+        (error: unknown) => this.#retry(held, envelope, message, error, firstAttempt),
+      );
+    }
+    this.#ack(held);
+  }
+
+  /** After attempt `failed` of an entry threw `error`: backs off and tries again, or dead-letters it. */
+  async #retry(
+    held: HeldEntry,
+    envelope: MessageEnvelope,
+    message: BrokerMessage,
+    error: unknown,
+    failed: number,
+  ): Promise<void> {
+    const { retry } = this.#settings;
+    const firstAttempt = held.attempt;
+    for (let attempt = failed; ;) {
+      if (attempt >= retry.maxAttempts) {
+        await this.#deadLetter(held, envelope, message.headers, error, attempt);
+        return;
+      }
+      if (this.#stopping.signal.aborted) return this.#release(held);
+      try {
+        await sleep(backoffDelay(retry, attempt - firstAttempt + 1), this.#stopping.signal);
+      } catch {
+        return this.#release(held); // stopping: leave it pending, another consumer reclaims it
+      }
+      attempt++;
       message.attempt = attempt;
       try {
         await this.#handler(message);
-      } catch (error) {
-        if (attempt >= retry.maxAttempts) {
-          await this.#deadLetter(held, envelope, headers, error, attempt);
-          return;
-        }
-        if (this.#stopping.signal.aborted) return this.#release(held);
-        try {
-          await sleep(backoffDelay(retry, attempt - firstAttempt + 1), this.#stopping.signal);
-        } catch {
-          return this.#release(held); // stopping: leave it pending, another consumer reclaims it
-        }
+      } catch (failure) {
+        error = failure;
         continue;
       }
       this.#ack(held);
@@ -643,7 +738,7 @@ class RedisTopicSubscription implements TopicSubscription {
     if (!ids) this.#acks.set(held.stream, (ids = []));
     ids.push(held.id);
     this.#held.delete(held.heldKey);
-    if (this.#ackFlush === undefined) {
+    if (this.#ackFlush === undefined && !this.#accepting) {
       this.#ackFlush = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushAcks());
     }
     this.#wakeReader();
