@@ -313,6 +313,16 @@ export type {
 
 // state machines (docs/fsm.md)
 export { InvalidTransitionError, TransitionGuardRejectedError } from './core';
+
+// sagas (docs/saga.md)
+export {
+  SagaNotFoundError,
+  SagaStateError,
+  SagaConflictError,
+  SagaCancelledError,
+  SagaAbortedError,
+  SagaOwnershipLostError,
+} from './saga';
 export { defineMachine, MachineDefinition, Machine, DEFAULT_HISTORY_LIMIT } from './fsm';
 export type {
   EventMap,

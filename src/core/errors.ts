@@ -55,6 +55,21 @@ export const ERROR_CATALOG = {
     status: 409,
     description: 'Every guard of the transitions for the event refused it; the state machine did not move.',
   },
+  POTTER_SAGA_NOT_FOUND: { status: 404, description: 'No saga with this id is known.' },
+  POTTER_SAGA_STATE: { status: 409, description: "The operation is not allowed in the saga's current status." },
+  POTTER_SAGA_CONFLICT: {
+    status: 409,
+    description: 'A saga with this id exists, or an open saga of the same type has this business key.',
+  },
+  POTTER_SAGA_CANCELLED: { status: 409, description: 'The saga was cancelled (the reason given to its steps).' },
+  POTTER_SAGA_ABORTED: {
+    status: 409,
+    description: 'A branch of a parallel saga group was stopped because another branch failed.',
+  },
+  POTTER_SAGA_OWNERSHIP_LOST: {
+    status: 409,
+    description: 'An orchestrator instance lost its hold on a saga: another instance runs it now.',
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 /** A stable Potter error code. */

@@ -5,7 +5,21 @@ export {
   type StartSagaOptions,
   type SagaHandle,
 } from './orchestrator';
-export { MemorySagaStore, UNFINISHED_SAGA_STATUSES, type SagaStore } from './saga-store';
+export {
+  MemorySagaStore,
+  UNFINISHED_SAGA_STATUSES,
+  OPEN_SAGA_STATUSES,
+  type SagaStore,
+  type SagaLease,
+  type SagaRenewal,
+} from './saga-store';
+export type {
+  TimerService,
+  DurableTimer,
+  TimerFiring,
+  TimerHandler,
+  TimerWriteOptions,
+} from './timer-service';
 export { sagaLifecycle, SETTLED_SAGA_STATUSES, type SagaLifecycleEvent } from './lifecycle';
 export { systemTimers, delay, type SagaTimers } from './timers';
 export {
@@ -14,6 +28,7 @@ export {
   SagaNotFoundError,
   SagaStateError,
   SagaConflictError,
+  SagaOwnershipLostError,
   errorInfo,
   isInterruption,
 } from './errors';

@@ -129,6 +129,7 @@ export class SagaOrchestrator {
   readonly #random: () => number;
   readonly #newId: () => string;
   readonly #logger: Logger;
+  readonly #lease = { owner: newId(), leaseMs: 30_000 };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly #runs = new Map<string, SagaRun<any>>();
 
@@ -252,6 +253,7 @@ export class SagaOrchestrator {
     if (run.state.status !== 'compensation_failed') {
       throw new SagaStateError(sagaId, run.state.status, 'retry the compensation of');
     }
+    await this.store.acquire(sagaId, this.#lease);
     run.settled = deferred();
     const settled = run.settled.promise;
     delete run.state.compensationError;
@@ -271,6 +273,7 @@ export class SagaOrchestrator {
     if (run.state.status !== 'compensation_failed') {
       throw new SagaStateError(sagaId, run.state.status, 'resolve');
     }
+    await this.store.acquire(sagaId, this.#lease);
     if (note !== undefined) run.state.resolution = note;
     await this.#transition(run, 'resolve', 'saga.resolved');
     return this.#snapshot(run);
@@ -594,7 +597,8 @@ export class SagaOrchestrator {
             at: now,
           };
     const next = run.chain.then(async () => {
-      await this.store.save(snapshot);
+      if (snapshot.version === 1) await this.store.create(snapshot, this.#lease);
+      else await this.store.save(snapshot, this.#lease);
       if (full !== undefined && this.#publish !== undefined) {
         try {
           await this.#publish(full);

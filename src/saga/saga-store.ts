@@ -1,47 +1,243 @@
+import { SagaConflictError, SagaOwnershipLostError } from './errors';
 import type { SagaState, SagaStatus } from './types';
+import type { Clock } from '../core/clock';
+import { systemClock } from '../core/clock';
 
 /** The statuses in which a saga still has work to do (a durable store resumes these). */
 export const UNFINISHED_SAGA_STATUSES: readonly SagaStatus[] = ['pending', 'running', 'compensating'];
 
+/** The statuses of an open saga: unfinished, or waiting for an operator (one per business key). */
+export const OPEN_SAGA_STATUSES: readonly SagaStatus[] = [...UNFINISHED_SAGA_STATUSES, 'compensation_failed'];
+
+/** Who holds a saga, and for how long each write extends the hold. */
+export interface SagaLease {
+  /** The orchestrator instance id. */
+  readonly owner: string;
+  /** Each create/save/claim/renew holds the saga this long (on the store's clock). */
+  readonly leaseMs: number;
+}
+
+/** A saga the owner still holds after {@link SagaStore.renew}, with a pending cancellation request. */
+export interface SagaRenewal {
+  readonly sagaId: string;
+  /** Set when {@link SagaStore.requestCancel} asked for the cancellation (the reason, or ''). */
+  readonly cancelRequested?: string;
+}
+
 /**
- * Persistence port of sagas. The orchestrator calls `save` after every transition (status change,
- * step started/completed/skipped, attempt, compensation), with the whole state and a `version` one
- * higher than the previous save, so a durable store can keep the latest state and a resumer can
- * continue from `completedSteps`/`currentStep`/`attempts`.
+ * Persistence port of sagas. The orchestrator creates a saga, then saves it after every transition
+ * (status change, step started/completed/skipped, attempt, compensation) with the whole state and
+ * a `version` one higher than the previous save, so a resumer can continue from
+ * `completedSteps`/`currentStep`/`attempts`.
+ *
+ * Ownership: with several orchestrator instances on one store, each saga is held by one owner at a
+ * time through a lease that every write extends. A save by an instance that lost the lease (it
+ * expired and another instance claimed the saga) is refused, so a stalled instance cannot
+ * overwrite the new owner's progress. A settled saga (any status but the unfinished ones) has no
+ * owner.
  */
 export interface SagaStore {
-  /** Stores the state (replacing the previous one of the same saga). */
-  save(state: SagaState): Promise<void>;
+  /**
+   * Inserts a new saga held by `lease.owner`.
+   *
+   * @throws SagaConflictError when the id is taken, or an open saga (see {@link OPEN_SAGA_STATUSES})
+   *   of the same `sagaName` has the same `businessKey`.
+   */
+  create(state: SagaState, lease: SagaLease): Promise<void>;
+  /**
+   * Replaces the state of a saga held by `lease.owner` whose stored version is `state.version - 1`,
+   * and extends the lease (or ends it when the new status is settled or `compensation_failed`).
+   *
+   * @throws SagaOwnershipLostError when another owner holds it, or the stored version differs.
+   */
+  save(state: SagaState, lease: SagaLease): Promise<void>;
   /** The latest state of a saga, or undefined. */
   load(sagaId: string): Promise<SagaState | undefined>;
   /** The sagas in one of `statuses` (default: the unfinished ones), oldest first. */
   list(statuses?: readonly SagaStatus[]): Promise<SagaState[]>;
+  /** The open saga of this name with this business key, if any. */
+  findOpen(sagaName: string, businessKey: string): Promise<SagaState | undefined>;
+  /**
+   * Takes up to `limit` unfinished sagas that nobody holds (no owner, or an expired lease), oldest
+   * first, for `lease.owner`. Two instances claiming at the same time never get the same saga.
+   */
+  claim(lease: SagaLease, limit: number): Promise<SagaState[]>;
+  /**
+   * Takes one saga for `lease.owner` if nobody else holds it (used for operator actions on a saga
+   * in `compensation_failed`, and to cancel a saga whose owner died). Resolves to its state, or
+   * undefined if it does not exist or another owner holds it.
+   */
+  acquire(sagaId: string, lease: SagaLease): Promise<SagaState | undefined>;
+  /** Extends the leases of `sagaIds` still held by `lease.owner`; resolves to those (others were lost). */
+  renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]>;
+  /** Gives up `owner`'s hold on `sagaIds` (on a clean stop), so another instance may claim them at once. */
+  release(owner: string, sagaIds: readonly string[]): Promise<void>;
+  /**
+   * Records a cancellation request for the owner of an unfinished saga (it sees it on its next
+   * renewal). Resolves to false when the saga is not unfinished.
+   */
+  requestCancel(sagaId: string, reason?: string): Promise<boolean>;
+  /** Releases the store's resources (a store sharing a client does not close it). */
+  close(): Promise<void>;
 }
 
-/** An in-memory {@link SagaStore} (tests, single process). States are copied in and out. */
+interface MemoryRow {
+  state: SagaState;
+  owner: string | undefined;
+  leaseExpiresAt: number;
+  cancelRequested: string | undefined;
+}
+
+const isUnfinished = (status: SagaStatus): boolean => UNFINISHED_SAGA_STATUSES.includes(status);
+const isOpen = (status: SagaStatus): boolean => OPEN_SAGA_STATUSES.includes(status);
+
+/**
+ * An in-memory {@link SagaStore} (tests, single process): the same rules as the SQL store
+ * (versions, leases on the given clock, one open saga per business key). States are copied in and
+ * out.
+ */
 export class MemorySagaStore implements SagaStore {
-  readonly #states = new Map<string, SagaState>();
+  readonly #rows = new Map<string, MemoryRow>();
+  readonly #clock: Clock;
   /** Every saved state, in order (for tests that check the persistence after each transition). */
   readonly saves: SagaState[] = [];
 
-  save(state: SagaState): Promise<void> {
-    const copy = structuredClone(state);
-    this.#states.set(state.sagaId, copy);
+  constructor(options: { clock?: Clock } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  create(state: SagaState, lease: SagaLease): Promise<void> {
+    if (this.#rows.has(state.sagaId)) {
+      return Promise.reject(
+        new SagaConflictError(`A saga with id ${state.sagaId} exists already.`, { sagaId: state.sagaId }),
+      );
+    }
+    if (state.businessKey !== undefined) {
+      const open = this.#findOpen(state.sagaName, state.businessKey);
+      if (open !== undefined) {
+        return Promise.reject(
+          new SagaConflictError(
+            `Saga ${open.sagaId} (${state.sagaName}) is open for business key ${state.businessKey}.`,
+            { sagaId: open.sagaId, sagaName: state.sagaName, businessKey: state.businessKey },
+          ),
+        );
+      }
+    }
+    this.#rows.set(state.sagaId, {
+      state: structuredClone(state),
+      owner: isUnfinished(state.status) ? lease.owner : undefined,
+      leaseExpiresAt: this.#clock.now() + lease.leaseMs,
+      cancelRequested: undefined,
+    });
+    this.saves.push(structuredClone(state));
+    return Promise.resolve();
+  }
+
+  save(state: SagaState, lease: SagaLease): Promise<void> {
+    const row = this.#rows.get(state.sagaId);
+    if (row === undefined || row.owner !== lease.owner || row.state.version !== state.version - 1) {
+      return Promise.reject(new SagaOwnershipLostError(state.sagaId, lease.owner));
+    }
+    row.state = structuredClone(state);
+    if (isUnfinished(state.status)) {
+      row.leaseExpiresAt = this.#clock.now() + lease.leaseMs;
+    } else {
+      row.owner = undefined;
+      row.cancelRequested = undefined;
+    }
     this.saves.push(structuredClone(state));
     return Promise.resolve();
   }
 
   load(sagaId: string): Promise<SagaState | undefined> {
-    const state = this.#states.get(sagaId);
-    return Promise.resolve(state === undefined ? undefined : structuredClone(state));
+    const row = this.#rows.get(sagaId);
+    return Promise.resolve(row === undefined ? undefined : structuredClone(row.state));
   }
 
   list(statuses: readonly SagaStatus[] = UNFINISHED_SAGA_STATUSES): Promise<SagaState[]> {
     return Promise.resolve(
-      [...this.#states.values()]
+      [...this.#rows.values()]
+        .map((row) => row.state)
         .filter((state) => statuses.includes(state.status))
         .sort((a, b) => a.startedAt - b.startedAt)
         .map((state) => structuredClone(state)),
     );
+  }
+
+  findOpen(sagaName: string, businessKey: string): Promise<SagaState | undefined> {
+    const state = this.#findOpen(sagaName, businessKey);
+    return Promise.resolve(state === undefined ? undefined : structuredClone(state));
+  }
+
+  claim(lease: SagaLease, limit: number): Promise<SagaState[]> {
+    const now = this.#clock.now();
+    const claimed: SagaState[] = [];
+    const rows = [...this.#rows.values()]
+      .filter((row) => isUnfinished(row.state.status) && this.#free(row, now))
+      .sort((a, b) => a.state.startedAt - b.state.startedAt)
+      .slice(0, limit);
+    for (const row of rows) {
+      row.owner = lease.owner;
+      row.leaseExpiresAt = now + lease.leaseMs;
+      claimed.push(structuredClone(row.state));
+    }
+    return Promise.resolve(claimed);
+  }
+
+  acquire(sagaId: string, lease: SagaLease): Promise<SagaState | undefined> {
+    const row = this.#rows.get(sagaId);
+    const now = this.#clock.now();
+    if (row === undefined || (row.owner !== lease.owner && !this.#free(row, now))) {
+      return Promise.resolve(undefined);
+    }
+    row.owner = lease.owner;
+    row.leaseExpiresAt = now + lease.leaseMs;
+    return Promise.resolve(structuredClone(row.state));
+  }
+
+  renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]> {
+    const now = this.#clock.now();
+    const held: SagaRenewal[] = [];
+    for (const sagaId of sagaIds) {
+      const row = this.#rows.get(sagaId);
+      if (row === undefined || row.owner !== lease.owner) continue;
+      row.leaseExpiresAt = now + lease.leaseMs;
+      held.push(
+        row.cancelRequested === undefined ? { sagaId } : { sagaId, cancelRequested: row.cancelRequested },
+      );
+    }
+    return Promise.resolve(held);
+  }
+
+  release(owner: string, sagaIds: readonly string[]): Promise<void> {
+    for (const sagaId of sagaIds) {
+      const row = this.#rows.get(sagaId);
+      if (row !== undefined && row.owner === owner) row.owner = undefined;
+    }
+    return Promise.resolve();
+  }
+
+  requestCancel(sagaId: string, reason?: string): Promise<boolean> {
+    const row = this.#rows.get(sagaId);
+    if (row === undefined || !isUnfinished(row.state.status)) return Promise.resolve(false);
+    row.cancelRequested = reason ?? '';
+    return Promise.resolve(true);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #free(row: MemoryRow, now: number): boolean {
+    return row.owner === undefined || row.leaseExpiresAt <= now;
+  }
+
+  #findOpen(sagaName: string, businessKey: string): SagaState | undefined {
+    for (const row of this.#rows.values()) {
+      const state = row.state;
+      if (state.sagaName === sagaName && state.businessKey === businessKey && isOpen(state.status))
+        return state;
+    }
+    return undefined;
   }
 }

@@ -24,6 +24,12 @@ import {
   ProjectionFencedError,
   ProjectionNotFoundError,
   InvalidTransitionError,
+  SagaNotFoundError,
+  SagaStateError,
+  SagaConflictError,
+  SagaCancelledError,
+  SagaAbortedError,
+  SagaOwnershipLostError,
   TransitionGuardRejectedError,
   ValidationError,
   isPotterError,
@@ -133,6 +139,27 @@ const SAMPLES: Record<string, () => Sample> = {
   ProjectionNotFoundError: () => ({
     error: new ProjectionNotFoundError('ordrs', ['orders']),
     details: { projection: 'ordrs', known: ['orders'] },
+  }),
+  SagaNotFoundError: () => ({ error: new SagaNotFoundError('s-1'), details: { sagaId: 's-1' } }),
+  SagaStateError: () => ({
+    error: new SagaStateError('s-1', 'completed', 'cancel'),
+    details: { sagaId: 's-1', status: 'completed', operation: 'cancel' },
+  }),
+  SagaConflictError: () => ({
+    error: new SagaConflictError('Saga s-1 is open.', { sagaId: 's-1' }),
+    details: { sagaId: 's-1' },
+  }),
+  SagaCancelledError: () => ({
+    error: new SagaCancelledError('s-1', 'customer asked'),
+    details: { sagaId: 's-1', reason: 'customer asked' },
+  }),
+  SagaAbortedError: () => ({
+    error: new SagaAbortedError('s-1', 'payments', 'card'),
+    details: { sagaId: 's-1', group: 'payments', failedStep: 'card' },
+  }),
+  SagaOwnershipLostError: () => ({
+    error: new SagaOwnershipLostError('s-1', 'node-a'),
+    details: { sagaId: 's-1', owner: 'node-a' },
   }),
   InvalidTransitionError: () => ({
     error: new InvalidTransitionError('order', 'shipped', 'pay', ['deliver']),

@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../core/errors';
 import { INBOX_MIGRATION } from './inbox-migration';
+import { SAGAS_MIGRATION, TIMERS_MIGRATION } from './saga-migrations';
 import { PROJECTIONS_MIGRATION, READ_MODELS_MIGRATION } from './projection-migrations';
 import type { SqlClient } from './sql-client';
 
@@ -47,7 +48,8 @@ export interface EventStoreMigration {
  * v2 adds `snapshots` (one row per stream, for `SqlSnapshotStore`). v3 adds `projections` and
  * `projection_parked` (checkpoints, leases, parked events: `SqlProjectionStore`); v4 adds
  * `read_models` and `read_model_collections` (`SqlReadModelStore`). See `projection-migrations.ts`.
- * v5 adds `inbox` (processed message ids: `SqlInbox`, see `inbox-migration.ts`).
+ * v5 adds `inbox` (processed message ids: `SqlInbox`, see `inbox-migration.ts`). v6 adds `sagas`
+ * (`SqlSagaStore`) and v7 `timers` (`SqlTimerService`); see `saga-migrations.ts`.
  */
 export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
   {
@@ -96,6 +98,8 @@ export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
   PROJECTIONS_MIGRATION,
   READ_MODELS_MIGRATION,
   INBOX_MIGRATION,
+  SAGAS_MIGRATION,
+  TIMERS_MIGRATION,
 ];
 
 /** Options of {@link migrateEventStore}. */

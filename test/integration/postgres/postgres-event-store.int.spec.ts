@@ -25,9 +25,9 @@ describe('PostgreSQL event store', () => {
     try {
       const results = await Promise.all(clients.map((client) => migrateEventStore(client, { schema })));
       expect(results.filter((r) => r.applied.length > 0)).toEqual([
-        { from: 0, to: 5, applied: [1, 2, 3, 4, 5] },
+        { from: 0, to: 7, applied: [1, 2, 3, 4, 5, 6, 7] },
       ]);
-      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 5, to: 5, applied: [] });
+      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 7, to: 7, applied: [] });
       const { rows } = await pg
         .pool()
         .query(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`);
@@ -37,16 +37,18 @@ describe('PostgreSQL event store', () => {
         { version: 3, name: 'create projections' },
         { version: 4, name: 'create read models' },
         { version: 5, name: 'create inbox' },
+        { version: 6, name: 'create sagas' },
+        { version: 7, name: 'create timers' },
       ]);
       expect(await migrateEventStore(clients[0]!, { schema, to: 1 })).toEqual({
-        from: 5,
+        from: 7,
         to: 1,
-        applied: [5, 4, 3, 2],
+        applied: [7, 6, 5, 4, 3, 2],
       });
       expect(await migrateEventStore(clients[0]!, { schema })).toEqual({
         from: 1,
-        to: 5,
-        applied: [2, 3, 4, 5],
+        to: 7,
+        applied: [2, 3, 4, 5, 6, 7],
       });
     } finally {
       await Promise.all(clients.map((client) => client.close()));

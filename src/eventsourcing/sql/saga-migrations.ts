@@ -1,0 +1,60 @@
+import type { EventStoreMigration } from './schema';
+
+/**
+ * v6 of the store schema: saga state (`SqlSagaStore`). One row per saga instance with its whole
+ * state as JSONB, a `version` for optimistic saves, and an ownership lease (`owner`,
+ * `lease_expires_at`, on the database clock) so that with several instances exactly one runs a
+ * given saga and a dead instance's sagas are claimed by another. A partial unique index allows at
+ * most one open saga (unfinished or `compensation_failed`) per saga name and business key.
+ * `cancel_requested` carries a cancellation asked on another instance to the owner.
+ */
+export const SAGAS_MIGRATION: EventStoreMigration = {
+  version: 6,
+  name: 'create sagas',
+  up: (s) => [
+    `CREATE TABLE ${s}.sagas (
+      saga_id text PRIMARY KEY,
+      saga_name text NOT NULL,
+      correlation_id text NOT NULL,
+      business_key text,
+      status text NOT NULL,
+      state jsonb NOT NULL,
+      version integer NOT NULL,
+      owner text,
+      lease_expires_at timestamptz,
+      cancel_requested text,
+      started_at timestamptz NOT NULL,
+      updated_at timestamptz NOT NULL
+    )`,
+    `CREATE UNIQUE INDEX sagas_open_business_key_idx ON ${s}.sagas (saga_name, business_key)
+      WHERE business_key IS NOT NULL
+        AND status IN ('pending', 'running', 'compensating', 'compensation_failed')`,
+    `CREATE INDEX sagas_unfinished_idx ON ${s}.sagas (started_at)
+      WHERE status IN ('pending', 'running', 'compensating')`,
+    `CREATE INDEX sagas_correlation_idx ON ${s}.sagas (correlation_id)`,
+  ],
+  down: (s) => [`DROP TABLE ${s}.sagas`],
+};
+
+/**
+ * v7 of the store schema: durable timers (`SqlTimerService`). One row per pending timer; firing
+ * deletes the row in the transaction that runs the handler (locked with `FOR UPDATE SKIP LOCKED`,
+ * so one instance fires it), and cancelling deletes it (waiting for a firing in progress).
+ */
+export const TIMERS_MIGRATION: EventStoreMigration = {
+  version: 7,
+  name: 'create timers',
+  up: (s) => [
+    `CREATE TABLE ${s}.timers (
+      timer_id text PRIMARY KEY,
+      kind text NOT NULL,
+      due_at timestamptz NOT NULL,
+      payload jsonb NOT NULL DEFAULT 'null',
+      attempts integer NOT NULL DEFAULT 0,
+      last_error text,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE INDEX timers_due_idx ON ${s}.timers (due_at)`,
+  ],
+  down: (s) => [`DROP TABLE ${s}.timers`],
+};
