@@ -1,22 +1,28 @@
 import { backoffDelay, resolveBackoff, type BackoffOptions } from '../core/backoff';
 import { systemClock, type Clock } from '../core/clock';
-import { TimeoutError } from '../core/errors';
+import type { MessageContext } from '../core/message-context';
+import { ConfigurationError, TimeoutError } from '../core/errors';
 import { newId } from '../core/ids';
 import { createConsoleLogger, type Logger } from '../core/logger';
+import type { DispatchMetadata } from '../core/envelope';
+import type { HandlerEntry } from '../cqrs/handler-descriptor';
 import type { Machine } from '../fsm/machine';
 import type { SimpleEvents } from '../fsm/types';
+import { metadataRegistry } from '../metadata/metadata-registry';
 import type { SagaDefinition } from './define-saga';
 import {
   SagaAbortedError,
   SagaCancelledError,
   SagaConflictError,
   SagaNotFoundError,
+  SagaOwnershipLostError,
   SagaStateError,
   errorInfo,
   isInterruption,
 } from './errors';
 import { SETTLED_SAGA_STATUSES, sagaLifecycle, type SagaLifecycleEvent } from './lifecycle';
-import { MemorySagaStore, type SagaStore } from './saga-store';
+import { MemorySagaStore, UNFINISHED_SAGA_STATUSES, type SagaLease, type SagaStore } from './saga-store';
+import type { TimerService } from './timer-service';
 import { delay, systemTimers, type SagaTimers } from './timers';
 import type {
   NamedStep,
@@ -29,7 +35,18 @@ import type {
   SagaStatus,
   StepArgs,
   StepOptions,
+  WaitForOptions,
 } from './types';
+
+/** The command bus as the orchestrator uses it (`CommandBus` fits). */
+export interface SagaCommandDispatcher {
+  execute(command: object, options?: { metadata?: DispatchMetadata }): Promise<unknown>;
+}
+
+/** The event bus as the orchestrator uses it (`EventBus` fits). */
+export interface SagaEventSubscriber {
+  subscribe(eventClass: Function, entry: HandlerEntry): () => void;
+}
 
 /** Options of {@link SagaOrchestrator}. */
 export interface SagaOrchestratorOptions {
@@ -39,43 +56,73 @@ export interface SagaOrchestratorOptions {
   readonly publish?: SagaEventPublisher;
   /** Time source of timestamps and deadlines. Default: the system clock. */
   readonly clock?: Clock;
-  /** Timers of timeouts and retry delays. Default: `setTimeout`. */
+  /** In-process timers of step timeouts, retry delays and the orchestrator's loops. Default: `setTimeout`. */
   readonly timers?: SagaTimers;
+  /**
+   * Durable timers for saga deadlines (`timeoutMs` of the definition): the deadline fires once,
+   * on any instance, even if the owner died. Without it the owner's in-process timer and the
+   * persisted `deadlineAt` (checked on resume) enforce the deadline.
+   */
+  readonly timerService?: TimerService;
   /** Random source of the backoff jitter, in [0, 1). Default: `Math.random`. */
   readonly random?: () => number;
   /** Generates saga ids. Default: UUID v7. */
   readonly newId?: () => string;
-  /** Where a publisher failure is reported (it does not stop the saga). Default: console logger. */
+  /** Where failures of the publisher and the loops are reported. Default: console logger. */
   readonly logger?: Logger;
+  /** This instance's owner id in the store. Default: a new UUID. */
+  readonly instanceId?: string;
+  /**
+   * How long a hold on a saga lasts without renewal; the holder renews every third of it. A saga
+   * whose owner died is resumed by another instance after at most this long. Default: 30 s.
+   */
+  readonly leaseMs?: number;
+  /** How often a started orchestrator claims sagas nobody holds. Default: `leaseMs / 2`. */
+  readonly resumeIntervalMs?: number;
+  /** How many sagas one claim takes. Default: 100. */
+  readonly resumeBatchSize?: number;
+  /** For {@link StepArgs.dispatch}. */
+  readonly commandBus?: SagaCommandDispatcher;
+  /** For {@link StepArgs.waitFor}. */
+  readonly eventBus?: SagaEventSubscriber;
+  /** How often the handle of a saga run by another instance polls the store. Default: 250 ms. */
+  readonly resultPollMs?: number;
 }
 
 /** Options of {@link SagaOrchestrator.start}. */
 export interface StartSagaOptions {
   /** The saga id. Default: a new UUID v7. */
   readonly sagaId?: string;
-  /** At most one unsettled saga (or one in `compensation_failed`) per business key. */
+  /** At most one open saga (unfinished, or `compensation_failed`) of this type per business key. */
   readonly businessKey?: string;
+  /**
+   * What a start does when an open saga of this type has the business key: `'reject'` (throw
+   * {@link SagaConflictError}) or `'join'` (return the open saga's handle). Default: `'reject'`.
+   */
+  readonly onConflict?: 'reject' | 'join';
   /** Carried by every event. Default: the saga id. */
   readonly correlationId?: string;
 }
 
-/** A running saga. */
+/** A saga. */
 export interface SagaHandle<Ctx> {
   readonly sagaId: string;
-  /** The current status. */
+  /** The status when last seen by this instance. */
   readonly status: SagaStatus;
-  /** A copy of the current state. */
+  /** A copy of the state when last seen by this instance. */
   readonly state: SagaState<Ctx>;
   /**
    * Resolves with the state once the saga settles: `completed`, `failed`, `compensated`,
-   * `cancelled` or `compensation_failed` (never rejects for a failed step; rejects only if the store
-   * or the lifecycle fails, leaving the state unknown).
+   * `cancelled`, `resolved` or `compensation_failed` (never rejects for a failed step; rejects when
+   * the store fails or this instance loses the saga to another, leaving it to that instance).
    */
   readonly result: Promise<SagaState<Ctx>>;
 }
 
 const DEFAULT_COMPENSATION_RETRY: BackoffOptions = { maxAttempts: 3 };
 const NO_RETRY: BackoffOptions = { maxAttempts: 1 };
+const TIMEOUT_REQUEST = 'potter:timeout';
+const DEADLINE_TIMER = 'potter.saga.deadline';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -90,176 +137,333 @@ function deferred<T>(): Deferred<T> {
     resolve = res;
     reject = rej;
   });
+  // A handle's result may never be awaited (fire-and-forget sagas): do not report it as unhandled.
+  promise.catch(() => undefined);
   return { promise, resolve, reject };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+type RunState<Ctx> = Mutable<SagaState<Ctx>> & {
+  completedSteps: string[];
+  skippedSteps: string[];
+  compensatedSteps: string[];
+  attempts: Record<string, number>;
+  compensationAttempts: Record<string, number>;
+  nextAttemptAt?: Record<string, number>;
+};
+
 interface SagaRun<Ctx> {
   readonly definition: SagaDefinition<Ctx>;
   readonly machine: Machine<SagaStatus, SimpleEvents<SagaLifecycleEvent>, undefined>;
   readonly controller: AbortController;
+  /** Aborted only when the run is detached (compensations are not cut short by a cancellation). */
+  readonly detachController: AbortController;
   readonly steps: Map<string, StepOptions<Ctx>>;
-  state: Mutable<SagaState<Ctx>> & {
-    completedSteps: string[];
-    skippedSteps: string[];
-    compensatedSteps: string[];
-    attempts: Record<string, number>;
-    compensationAttempts: Record<string, number>;
-  };
+  state: RunState<Ctx>;
   /** Set once the forward path is over (cancel is refused from then on). */
   forwardDone: boolean;
-  cancelled: boolean;
+  /** Set when this instance no longer holds the saga (lost lease, or stopping): nothing more is written. */
+  detached: SagaOwnershipLostError | undefined;
   /** Saves and publications, chained so they happen in order. */
   chain: Promise<void>;
   settled: Deferred<SagaState<Ctx>>;
 }
 
 /**
- * Runs sagas in memory: steps in order, parallel groups, conditional steps, retries with backoff,
- * step and saga timeouts, cancellation, compensation in reverse order, and the operator's
- * `retryCompensation` / `markResolved` for a saga left `compensation_failed`. The state is saved
- * after every transition; resuming unfinished sagas from a durable store is not implemented yet.
+ * Runs sagas: steps in order, parallel groups, conditional steps, retries with backoff, step and
+ * saga timeouts, cancellation, compensation in reverse order, and the operator's
+ * `retryCompensation` / `markResolved` for a saga left `compensation_failed`.
+ *
+ * The state is saved after every transition. Started (`start()`), the orchestrator resumes every
+ * unfinished saga of a registered definition that no live instance holds, keeps renewing its hold
+ * on the sagas it runs, and claims sagas whose owner died. A step interrupted by a crash is run
+ * again with the same idempotency key; a compensation likewise.
  */
 export class SagaOrchestrator {
   readonly store: SagaStore;
+  /** This instance's owner id in the store. */
+  readonly instanceId: string;
   readonly #publish: SagaEventPublisher | undefined;
   readonly #clock: Clock;
   readonly #timers: SagaTimers;
+  readonly #timerService: TimerService | undefined;
   readonly #random: () => number;
   readonly #newId: () => string;
   readonly #logger: Logger;
-  readonly #lease = { owner: newId(), leaseMs: 30_000 };
+  readonly #lease: SagaLease;
+  readonly #resumeIntervalMs: number;
+  readonly #resumeBatchSize: number;
+  readonly #commandBus: SagaCommandDispatcher | undefined;
+  readonly #eventBus: SagaEventSubscriber | undefined;
+  readonly #resultPollMs: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly #definitions = new Map<string, SagaDefinition<any>>();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly #runs = new Map<string, SagaRun<any>>();
+  #resuming = false;
+  #stopped = false;
+  #claimTimer: (() => void) | undefined;
+  #heartbeatTimer: (() => void) | undefined;
+  #loop: Promise<void> = Promise.resolve();
 
   constructor(options: SagaOrchestratorOptions = {}) {
-    this.store = options.store ?? new MemorySagaStore();
+    this.store = options.store ?? new MemorySagaStore({ ...(options.clock ? { clock: options.clock } : {}) });
     this.#publish = options.publish;
     this.#clock = options.clock ?? systemClock;
     this.#timers = options.timers ?? systemTimers;
+    this.#timerService = options.timerService;
     this.#random = options.random ?? Math.random;
     this.#newId = options.newId ?? newId;
     this.#logger = options.logger ?? createConsoleLogger();
+    this.instanceId = options.instanceId ?? newId();
+    const leaseMs = options.leaseMs ?? 30_000;
+    if (!(leaseMs > 0)) throw new ConfigurationError('SagaOrchestrator: leaseMs must be positive.', { leaseMs });
+    this.#lease = { owner: this.instanceId, leaseMs };
+    this.#resumeIntervalMs = options.resumeIntervalMs ?? leaseMs / 2;
+    this.#resumeBatchSize = options.resumeBatchSize ?? 100;
+    this.#commandBus = options.commandBus;
+    this.#eventBus = options.eventBus;
+    this.#resultPollMs = options.resultPollMs ?? 250;
+    this.#timerService?.handle<{ sagaId: string }>(DEADLINE_TIMER, (timer) =>
+      this.#onDeadline(timer.payload.sagaId),
+    );
+  }
+
+  /**
+   * Makes a definition known, so its unfinished sagas can be resumed and operator actions run on
+   * sagas started elsewhere. `start` registers its definition too.
+   *
+   * @throws ConfigurationError when another definition has the same name.
+   */
+  register<Ctx>(definition: SagaDefinition<Ctx>): this {
+    const known = this.#definitions.get(definition.name);
+    if (known !== undefined && known !== definition) {
+      throw new ConfigurationError(`Two saga definitions are named ${definition.name}.`, {
+        saga: definition.name,
+      });
+    }
+    this.#definitions.set(definition.name, definition);
+    return this;
+  }
+
+  /** The registered definitions, by name. */
+  definitions(): ReadonlyMap<string, SagaDefinition<unknown>> {
+    return this.#definitions;
+  }
+
+  /**
+   * Starts resuming: claims every unfinished saga of a registered definition that no live instance
+   * holds and runs it on from its last saved state, then claims orphaned sagas (whose owner died)
+   * every `resumeIntervalMs`. Resolves after the first claim round. (The holds of the sagas running
+   * here are renewed whether or not `resume` was called.)
+   */
+  async resume(): Promise<void> {
+    if (this.#resuming) return;
+    this.#resuming = true;
+    await this.#timerService?.start();
+    await this.resumeNow();
+    const tick = (): void => {
+      this.#claimTimer = undefined;
+      if (!this.#resuming) return;
+      this.#loop = this.#loop
+        .then(() => this.resumeNow())
+        .then(
+          () => undefined,
+          (error: unknown) => this.#logger.warn('Saga orchestrator could not claim sagas', { error }),
+        )
+        .finally(() => {
+          if (this.#resuming) this.#claimTimer = this.#timers.schedule(this.#resumeIntervalMs, tick);
+        });
+    };
+    this.#claimTimer = this.#timers.schedule(this.#resumeIntervalMs, tick);
+  }
+
+  /** Renews the holds of the sagas running here every third of the lease, while there are any. */
+  #ensureHeartbeat(): void {
+    if (this.#heartbeatTimer !== undefined || this.#stopped) return;
+    const tick = (): void => {
+      this.#heartbeatTimer = undefined;
+      this.#loop = this.#loop
+        .then(() => this.#heartbeat())
+        .then(
+          () => undefined,
+          (error: unknown) => this.#logger.warn('Saga orchestrator could not renew its leases', { error }),
+        )
+        .finally(() => {
+          if (this.#runs.size > 0) this.#ensureHeartbeat();
+        });
+    };
+    this.#heartbeatTimer = this.#timers.schedule(Math.max(1, this.#lease.leaseMs / 3), tick);
+  }
+
+  /**
+   * Stops: no more claims; every saga running here is detached (its current attempt's signal aborts
+   * with a {@link SagaOwnershipLostError}, nothing more is written) and released so another
+   * instance resumes it at once. Their handles' results reject.
+   */
+  async stop(): Promise<void> {
+    const wasResuming = this.#resuming;
+    this.#resuming = false;
+    this.#stopped = true;
+    this.#claimTimer?.();
+    this.#claimTimer = undefined;
+    this.#heartbeatTimer?.();
+    this.#heartbeatTimer = undefined;
+    await this.#loop;
+    const runs = [...this.#runs.values()];
+    for (const run of runs) this.#detach(run, new SagaOwnershipLostError(run.state.sagaId, this.instanceId));
+    await Promise.all(runs.map((run) => run.chain));
+    const ids = runs.map((run) => run.state.sagaId as string);
+    this.#runs.clear();
+    if (ids.length > 0) await this.store.release(this.instanceId, ids);
+    if (wasResuming) await this.#timerService?.stop();
+    this.#stopped = false;
+  }
+
+  /**
+   * Claims the unfinished sagas nobody holds (in batches) and runs them on. Sagas of unknown
+   * definitions are released and logged. Resolves to the ids resumed.
+   */
+  async resumeNow(): Promise<string[]> {
+    const resumed: string[] = [];
+    for (;;) {
+      const claimed = await this.store.claim(this.#lease, this.#resumeBatchSize);
+      const mine: string[] = [];
+      const unknown: string[] = [];
+      for (const state of claimed) {
+        const definition = this.#definitions.get(state.sagaName);
+        if (definition === undefined || this.#runs.has(state.sagaId)) {
+          if (definition === undefined) unknown.push(state.sagaId);
+          continue;
+        }
+        this.#resume(definition, state);
+        mine.push(state.sagaId);
+      }
+      if (unknown.length > 0) {
+        this.#logger.warn('Unfinished sagas of unknown definitions were left for another instance', {
+          sagaIds: unknown,
+        });
+        await this.store.release(this.instanceId, unknown);
+      }
+      resumed.push(...mine);
+      // Cancellation or timeout requests recorded while nobody held them.
+      if (mine.length > 0) await this.#applyRequests(await this.store.renew(this.#lease, mine));
+      if (claimed.length < this.#resumeBatchSize || unknown.length === claimed.length) return resumed;
+    }
   }
 
   /**
    * Starts a saga: saves it, moves it to `running` (event `saga.started`) and runs it in the
    * background. Resolves with the handle once the saga is running.
    *
-   * @throws SagaConflictError when the id is taken, or an unsettled saga has the same business key.
+   * @throws SagaConflictError when the id is taken, or an open saga of this type has the business
+   *   key (unless `onConflict: 'join'`).
    */
   async start<Ctx>(
     definition: SagaDefinition<Ctx>,
     input: Ctx,
     options: StartSagaOptions = {},
   ): Promise<SagaHandle<Ctx>> {
+    this.register(definition);
     const sagaId = options.sagaId ?? this.#newId();
-    if (this.#runs.has(sagaId) || (await this.store.load(sagaId)) !== undefined) {
+    if (this.#runs.has(sagaId)) {
       throw new SagaConflictError(`A saga with id ${sagaId} exists already.`, { sagaId });
-    }
-    const businessKey = options.businessKey;
-    if (businessKey !== undefined) {
-      for (const other of this.#runs.values()) {
-        const status = other.state.status;
-        const open = status === 'compensation_failed' || !SETTLED_SAGA_STATUSES.includes(status);
-        if (other.state.businessKey === businessKey && open) {
-          throw new SagaConflictError(
-            `Saga ${other.state.sagaId} is active for business key ${businessKey}.`,
-            {
-              sagaId: other.state.sagaId,
-              businessKey,
-            },
-          );
-        }
-      }
     }
     const now = this.#clock.now();
     const timeoutMs = definition.options.timeoutMs;
-    const steps = new Map<string, StepOptions<Ctx>>();
-    for (const node of definition.nodes) {
-      if (node.kind === 'step') steps.set(node.name, node.options);
-      else for (const branch of node.steps) steps.set(branch.name, branch);
-    }
-    const run: SagaRun<Ctx> = {
-      definition,
-      machine: sagaLifecycle.create({ clock: this.#clock }),
-      controller: new AbortController(),
-      steps,
-      state: {
-        sagaId,
-        sagaName: definition.name,
-        correlationId: options.correlationId ?? sagaId,
-        ...(businessKey === undefined ? {} : { businessKey }),
-        status: 'pending',
-        context: input,
-        completedSteps: [],
-        skippedSteps: [],
-        compensatedSteps: [],
-        attempts: {},
-        compensationAttempts: {},
-        startedAt: now,
-        updatedAt: now,
-        ...(timeoutMs === undefined ? {} : { deadlineAt: now + timeoutMs }),
-        version: 0,
-      },
-      forwardDone: false,
-      cancelled: false,
-      chain: Promise.resolve(),
-      settled: deferred(),
-    };
+    const businessKey = options.businessKey;
+    const run = this.#newRun(definition, {
+      sagaId,
+      sagaName: definition.name,
+      correlationId: options.correlationId ?? sagaId,
+      ...(businessKey === undefined ? {} : { businessKey }),
+      status: 'pending',
+      context: input,
+      completedSteps: [],
+      skippedSteps: [],
+      compensatedSteps: [],
+      attempts: {},
+      compensationAttempts: {},
+      startedAt: now,
+      updatedAt: now,
+      ...(timeoutMs === undefined ? {} : { deadlineAt: now + timeoutMs }),
+      version: 0,
+    });
     this.#runs.set(sagaId, run);
     try {
       await this.#record(run);
+    } catch (error) {
+      this.#runs.delete(sagaId);
+      if (error instanceof SagaConflictError && businessKey !== undefined && options.onConflict === 'join') {
+        const open = await this.store.findOpen(definition.name, businessKey);
+        if (open !== undefined) return this.get<Ctx>(open.sagaId);
+      }
+      throw error;
+    }
+    if (this.#timerService !== undefined && run.state.deadlineAt !== undefined) {
+      await this.#timerService.schedule({
+        id: deadlineTimerId(sagaId),
+        kind: DEADLINE_TIMER,
+        dueAt: run.state.deadlineAt,
+        payload: { sagaId },
+      });
+    }
+    try {
       await this.#transition(run, 'start', 'saga.started');
     } catch (error) {
       this.#runs.delete(sagaId);
       throw error;
     }
-    void this.#execute(run).catch((error: unknown) => run.settled.reject(error));
-    return this.#handle(run, run.settled.promise);
+    this.#launch(run, () => this.#execute(run));
+    return this.#handle(run);
   }
 
-  /** The handle of a saga started by this orchestrator. @throws SagaNotFoundError */
-  get<Ctx = unknown>(sagaId: string): SagaHandle<Ctx> {
-    const run = this.#run<Ctx>(sagaId);
-    return this.#handle(run, run.settled.promise);
+  /**
+   * The handle of a saga: the live one if it runs here, else one read from the store (its result
+   * polls the store until the saga settles).
+   *
+   * @throws SagaNotFoundError
+   */
+  async get<Ctx = unknown>(sagaId: string): Promise<SagaHandle<Ctx>> {
+    const run = this.#runs.get(sagaId) as SagaRun<Ctx> | undefined;
+    if (run !== undefined) return this.#handle(run);
+    const state = (await this.store.load(sagaId)) as SagaState<Ctx> | undefined;
+    if (state === undefined) throw new SagaNotFoundError(sagaId);
+    return this.#remoteHandle(state);
   }
 
   /**
    * Requests the cancellation of a pending or running saga: the current attempt's signal aborts
    * with a {@link SagaCancelledError}, the orchestrator stops waiting for it, and the steps to undo
-   * are compensated; the saga ends `cancelled` (or `compensation_failed`). Returns false when the
-   * saga is past its forward path (completing, compensating or settled) or already cancelled.
+   * are compensated; the saga ends `cancelled` (or `compensation_failed`). A saga run by another
+   * instance is cancelled by that instance on its next renewal. Resolves to false when the saga is
+   * past its forward path or already cancelled.
    *
    * @throws SagaNotFoundError
    */
-  cancel(sagaId: string, reason?: string): boolean {
-    const run = this.#run(sagaId);
-    if (run.forwardDone || run.cancelled) return false;
-    run.cancelled = true;
-    run.controller.abort(new SagaCancelledError(sagaId, reason));
-    return true;
+  async cancel(sagaId: string, reason?: string): Promise<boolean> {
+    const run = this.#runs.get(sagaId);
+    if (run !== undefined) return this.#cancelLocal(run, reason);
+    const state = await this.store.load(sagaId);
+    if (state === undefined) throw new SagaNotFoundError(sagaId);
+    if (state.cancelled || (state.status !== 'pending' && state.status !== 'running')) return false;
+    return this.store.requestCancel(sagaId, reason);
   }
 
   /**
    * Retries the compensation of a saga in `compensation_failed`, from the step that failed, with
-   * the same policies. Resolves with the state once it settles again.
+   * the same policies, on this instance. Resolves with the state once it settles again.
    *
-   * @throws SagaNotFoundError; SagaStateError when the saga is not `compensation_failed`.
+   * @throws SagaNotFoundError; SagaStateError when the saga is not `compensation_failed` (or
+   *   another instance is working on it).
    */
   async retryCompensation<Ctx = unknown>(sagaId: string): Promise<SagaState<Ctx>> {
-    const run = this.#run<Ctx>(sagaId);
-    if (run.state.status !== 'compensation_failed') {
-      throw new SagaStateError(sagaId, run.state.status, 'retry the compensation of');
-    }
-    await this.store.acquire(sagaId, this.#lease);
-    run.settled = deferred();
-    const settled = run.settled.promise;
+    const run = await this.#acquireFailed<Ctx>(sagaId, 'retry the compensation of');
     delete run.state.compensationError;
     await this.#transition(run, 'retry_compensation');
-    void this.#compensateAndFinish(run).catch((error: unknown) => run.settled.reject(error));
-    return settled;
+    this.#launch(run, () => this.#compensateAndFinish(run));
+    return run.settled.promise;
   }
 
   /**
@@ -269,23 +473,172 @@ export class SagaOrchestrator {
    * @throws SagaNotFoundError; SagaStateError when the saga is not `compensation_failed`.
    */
   async markResolved<Ctx = unknown>(sagaId: string, note?: string): Promise<SagaState<Ctx>> {
-    const run = this.#run<Ctx>(sagaId);
-    if (run.state.status !== 'compensation_failed') {
-      throw new SagaStateError(sagaId, run.state.status, 'resolve');
+    const run = await this.#acquireFailed<Ctx>(sagaId, 'resolve');
+    try {
+      if (note !== undefined) run.state.resolution = note;
+      await this.#transition(run, 'resolve', 'saga.resolved');
+      this.#settle(run);
+    } finally {
+      this.#runs.delete(sagaId);
     }
-    await this.store.acquire(sagaId, this.#lease);
-    if (note !== undefined) run.state.resolution = note;
-    await this.#transition(run, 'resolve', 'saga.resolved');
     return this.#snapshot(run);
   }
 
-  #run<Ctx>(sagaId: string): SagaRun<Ctx> {
-    const run = this.#runs.get(sagaId) as SagaRun<Ctx> | undefined;
-    if (run === undefined) throw new SagaNotFoundError(sagaId);
+  /** The sagas in one of `statuses` (default: the unfinished ones), from the store. */
+  list(statuses?: readonly SagaStatus[]): Promise<SagaState[]> {
+    return this.store.list(statuses);
+  }
+
+  async #acquireFailed<Ctx>(sagaId: string, operation: string): Promise<SagaRun<Ctx>> {
+    if (this.#runs.has(sagaId)) {
+      const status = this.#runs.get(sagaId)!.state.status;
+      throw new SagaStateError(sagaId, status, operation);
+    }
+    const stored = await this.store.load(sagaId);
+    if (stored === undefined) throw new SagaNotFoundError(sagaId);
+    if (stored.status !== 'compensation_failed') throw new SagaStateError(sagaId, stored.status, operation);
+    const definition = this.#definitions.get(stored.sagaName) as SagaDefinition<Ctx> | undefined;
+    if (definition === undefined) {
+      throw new ConfigurationError(`Cannot ${operation} saga ${sagaId}: no definition ${stored.sagaName} is registered.`, {
+        sagaId,
+        saga: stored.sagaName,
+      });
+    }
+    const state = (await this.store.acquire(sagaId, this.#lease)) as SagaState<Ctx> | undefined;
+    if (state === undefined || state.status !== 'compensation_failed') {
+      throw new SagaStateError(sagaId, state?.status ?? stored.status, operation);
+    }
+    const run = this.#newRun(definition, state);
+    run.forwardDone = true;
+    this.#runs.set(sagaId, run);
     return run;
   }
 
-  #handle<Ctx>(run: SagaRun<Ctx>, result: Promise<SagaState<Ctx>>): SagaHandle<Ctx> {
+  #cancelLocal<Ctx>(run: SagaRun<Ctx>, reason: string | undefined): boolean {
+    if (run.forwardDone || run.state.cancelled || run.detached) return false;
+    run.state.cancelled = true;
+    run.controller.abort(new SagaCancelledError(run.state.sagaId, reason));
+    return true;
+  }
+
+  async #onDeadline(sagaId: string): Promise<void> {
+    const run = this.#runs.get(sagaId);
+    if (run !== undefined) {
+      this.#timeoutLocal(run);
+      return;
+    }
+    const state = await this.store.load(sagaId);
+    if (state !== undefined && (state.status === 'pending' || state.status === 'running')) {
+      await this.store.requestCancel(sagaId, TIMEOUT_REQUEST);
+    }
+  }
+
+  #timeoutLocal<Ctx>(run: SagaRun<Ctx>): void {
+    const timeoutMs = run.definition.options.timeoutMs ?? 0;
+    if (!run.forwardDone) run.controller.abort(new TimeoutError(`Saga ${run.definition.name}`, timeoutMs));
+  }
+
+  async #heartbeat(): Promise<void> {
+    const runs = [...this.#runs.values()].filter(
+      (run) => run.detached === undefined && UNFINISHED_SAGA_STATUSES.includes(run.state.status),
+    );
+    if (runs.length === 0) return;
+    const renewed = await this.store.renew(
+      this.#lease,
+      runs.map((run) => run.state.sagaId as string),
+    );
+    const held = new Set(renewed.map((r) => r.sagaId));
+    for (const run of runs) {
+      if (!held.has(run.state.sagaId) && this.#runs.get(run.state.sagaId) === run) {
+        this.#logger.warn('Saga lease lost: another instance runs it now', { sagaId: run.state.sagaId });
+        this.#detach(run, new SagaOwnershipLostError(run.state.sagaId, this.instanceId));
+        this.#runs.delete(run.state.sagaId);
+      }
+    }
+    await this.#applyRequests(renewed);
+  }
+
+  async #applyRequests(renewals: readonly { sagaId: string; cancelRequested?: string }[]): Promise<void> {
+    for (const { sagaId, cancelRequested } of renewals) {
+      if (cancelRequested === undefined) continue;
+      const run = this.#runs.get(sagaId);
+      if (run === undefined) continue;
+      if (cancelRequested === TIMEOUT_REQUEST) this.#timeoutLocal(run);
+      else this.#cancelLocal(run, cancelRequested === '' ? undefined : cancelRequested);
+    }
+    return Promise.resolve();
+  }
+
+  #detach<Ctx>(run: SagaRun<Ctx>, reason: SagaOwnershipLostError): void {
+    if (run.detached !== undefined) return;
+    run.detached = reason;
+    run.controller.abort(reason);
+    run.detachController.abort(reason);
+    run.settled.reject(reason);
+  }
+
+  #newRun<Ctx>(definition: SagaDefinition<Ctx>, state: SagaState<Ctx>): SagaRun<Ctx> {
+    const steps = new Map<string, StepOptions<Ctx>>();
+    for (const node of definition.nodes) {
+      if (node.kind === 'step') steps.set(node.name, node.options);
+      else for (const branch of node.steps) steps.set(branch.name, branch);
+    }
+    const copy = structuredClone(state) as RunState<Ctx>;
+    return {
+      definition,
+      machine:
+        state.status === 'pending'
+          ? sagaLifecycle.create({ clock: this.#clock })
+          : sagaLifecycle.restore(
+              { machine: sagaLifecycle.id, state: state.status, context: undefined, history: [], version: 0 },
+              { clock: this.#clock },
+            ),
+      controller: new AbortController(),
+      detachController: new AbortController(),
+      steps,
+      state: {
+        ...copy,
+        completedSteps: [...copy.completedSteps],
+        skippedSteps: [...copy.skippedSteps],
+        compensatedSteps: [...copy.compensatedSteps],
+        attempts: { ...copy.attempts },
+        compensationAttempts: { ...copy.compensationAttempts },
+      },
+      forwardDone: state.status !== 'pending' && state.status !== 'running',
+      detached: undefined,
+      chain: Promise.resolve(),
+      settled: deferred(),
+    };
+  }
+
+  #resume<Ctx>(definition: SagaDefinition<Ctx>, state: SagaState<Ctx>): void {
+    const run = this.#newRun(definition, state);
+    this.#runs.set(state.sagaId, run);
+    this.#launch(run, async () => {
+      if (run.state.status === 'pending') await this.#transition(run, 'start', 'saga.started');
+      if (run.state.status === 'running') await this.#execute(run);
+      else await this.#compensateAndFinish(run);
+    });
+  }
+
+  /** Runs `body` in the background; a failure (store down, lost lease) rejects the handle's result. */
+  #launch<Ctx>(run: SagaRun<Ctx>, body: () => Promise<void>): void {
+    this.#ensureHeartbeat();
+    void body().catch((error: unknown) => {
+      if (this.#runs.get(run.state.sagaId) === run) this.#runs.delete(run.state.sagaId);
+      run.settled.reject(run.detached ?? error);
+      if (run.detached === undefined) {
+        this.#logger.error('Saga stopped on an error; it will be resumed from its last saved state', {
+          sagaId: run.state.sagaId,
+          error,
+        });
+        // Let this or another instance claim it again at once.
+        void this.store.release(this.instanceId, [run.state.sagaId]).catch(() => undefined);
+      }
+    });
+  }
+
+  #handle<Ctx>(run: SagaRun<Ctx>): SagaHandle<Ctx> {
     const snapshot = (): SagaState<Ctx> => this.#snapshot(run);
     return {
       sagaId: run.state.sagaId,
@@ -294,6 +647,44 @@ export class SagaOrchestrator {
       },
       get state() {
         return snapshot();
+      },
+      result: run.settled.promise,
+    };
+  }
+
+  #remoteHandle<Ctx>(initial: SagaState<Ctx>): SagaHandle<Ctx> {
+    let last = initial;
+    const result = new Promise<SagaState<Ctx>>((resolve, reject) => {
+      const check = (): void => {
+        if (SETTLED_SAGA_STATUSES.includes(last.status)) {
+          resolve(structuredClone(last));
+          return;
+        }
+        this.#timers.schedule(this.#resultPollMs, () => {
+          const local = this.#runs.get(last.sagaId) as SagaRun<Ctx> | undefined;
+          if (local !== undefined) {
+            local.settled.promise.then(resolve, reject);
+            return;
+          }
+          this.store.load(last.sagaId).then((state) => {
+            if (state === undefined) reject(new SagaNotFoundError(last.sagaId));
+            else {
+              last = state as SagaState<Ctx>;
+              check();
+            }
+          }, reject);
+        });
+      };
+      check();
+    });
+    result.catch(() => undefined);
+    return {
+      sagaId: initial.sagaId,
+      get status() {
+        return last.status;
+      },
+      get state() {
+        return structuredClone(last);
       },
       result,
     };
@@ -307,19 +698,20 @@ export class SagaOrchestrator {
 
   async #execute<Ctx>(run: SagaRun<Ctx>): Promise<void> {
     const signal = run.controller.signal;
-    const timeoutMs = run.definition.options.timeoutMs;
+    const deadlineAt = run.state.deadlineAt;
     const disarm =
-      timeoutMs === undefined
+      deadlineAt === undefined
         ? () => undefined
-        : this.#timers.schedule(timeoutMs, () => {
-            if (!run.forwardDone)
-              run.controller.abort(new TimeoutError(`Saga ${run.definition.name}`, timeoutMs));
-          });
+        : this.#timers.schedule(Math.max(0, deadlineAt - this.#clock.now()), () => this.#timeoutLocal(run));
     try {
+      if (deadlineAt !== undefined && deadlineAt <= this.#clock.now()) this.#timeoutLocal(run);
       for (const node of run.definition.nodes) {
         signal.throwIfAborted();
         if (node.kind === 'parallel') {
+          if (node.steps.every((branch) => run.state.completedSteps.includes(branch.name))) continue;
           await this.#runParallel(run, node, signal);
+        } else if (run.state.completedSteps.includes(node.name) || run.state.skippedSteps.includes(node.name)) {
+          continue;
         } else if (node.when !== undefined && !node.when(run.state.context)) {
           run.state.skippedSteps.push(node.name);
           await this.#record(run, { type: 'saga.step.skipped', step: node.name });
@@ -331,6 +723,7 @@ export class SagaOrchestrator {
     } catch (error) {
       run.forwardDone = true;
       disarm();
+      if (run.detached !== undefined) throw run.detached;
       await this.#fail(run, signal.aborted ? signal.reason : error);
       return;
     }
@@ -338,13 +731,27 @@ export class SagaOrchestrator {
     disarm();
     delete run.state.currentStep;
     await this.#transition(run, 'complete', 'saga.completed');
+    await this.#cancelDeadline(run);
     this.#settle(run);
+  }
+
+  async #cancelDeadline<Ctx>(run: SagaRun<Ctx>): Promise<void> {
+    if (this.#timerService === undefined || run.state.deadlineAt === undefined) return;
+    try {
+      await this.#timerService.cancel(deadlineTimerId(run.state.sagaId));
+    } catch (error) {
+      // The deadline then fires for a settled saga, which ignores it.
+      this.#logger.warn('Could not cancel a saga deadline timer', { sagaId: run.state.sagaId, error });
+    }
   }
 
   async #fail<Ctx>(run: SagaRun<Ctx>, error: unknown): Promise<void> {
     const cancelled = error instanceof SagaCancelledError;
+    if (cancelled) run.state.cancelled = true;
     run.state.error = errorInfo(error);
     delete run.state.currentStep;
+    delete run.state.nextAttemptAt;
+    await this.#cancelDeadline(run);
     const toUndo = this.#stepsToCompensate(run);
     if (toUndo.length === 0) {
       if (cancelled) await this.#transition(run, 'cancelled', 'saga.cancelled');
@@ -366,23 +773,30 @@ export class SagaOrchestrator {
     let firstError: { error: unknown } | undefined;
     try {
       await Promise.all(
-        node.steps.map((branch: NamedStep<Ctx>) =>
-          this.#runStep(run, branch.name, branch, group.signal).catch((error: unknown) => {
-            if (firstError === undefined && !group.signal.aborted) {
-              firstError = { error };
-              group.abort(new SagaAbortedError(run.state.sagaId, node.name, branch.name));
-            }
-          }),
-        ),
+        node.steps
+          .filter((branch) => !run.state.completedSteps.includes(branch.name))
+          .map((branch: NamedStep<Ctx>) =>
+            this.#runStep(run, branch.name, branch, group.signal).catch((error: unknown) => {
+              if (firstError === undefined && !group.signal.aborted) {
+                firstError = { error };
+                group.abort(new SagaAbortedError(run.state.sagaId, node.name, branch.name));
+              }
+            }),
+          ),
       );
     } finally {
       unlink();
     }
+    if (run.detached !== undefined) throw run.detached;
     if (parent.aborted) throw parent.reason;
     if (firstError !== undefined) throw firstError.error;
   }
 
-  /** Runs `execute` with its retry policy; on success the step is recorded as completed. */
+  /**
+   * Runs `execute` with its retry policy; on success the step is recorded as completed. A resumed
+   * step continues where it stopped: an attempt cut short by a crash is run again (same number),
+   * and a pending retry waits for what is left of its delay.
+   */
   async #runStep<Ctx>(
     run: SagaRun<Ctx>,
     name: string,
@@ -391,9 +805,21 @@ export class SagaOrchestrator {
   ): Promise<void> {
     const policy = resolveBackoff(options.retry ?? NO_RETRY);
     const retryable = options.retryable ?? (() => true);
-    for (let attempt = 1; ; attempt++) {
+    let attempt = run.state.attempts[name] ?? 0;
+    const retryAt = run.state.nextAttemptAt?.[name];
+    if (retryAt !== undefined) {
+      await delay(this.#timers, Math.max(0, retryAt - this.#clock.now()), signal);
+      attempt += 1;
+    } else if (attempt === 0) {
+      attempt = 1;
+    }
+    for (; ; attempt++) {
       signal.throwIfAborted();
       run.state.attempts[name] = attempt;
+      if (run.state.nextAttemptAt !== undefined) {
+        delete run.state.nextAttemptAt[name];
+        if (Object.keys(run.state.nextAttemptAt).length === 0) delete run.state.nextAttemptAt;
+      }
       if (!isParallelBranch(run, name)) run.state.currentStep = name;
       await this.#record(run, { type: 'saga.step.started', step: name, attempt });
       try {
@@ -407,12 +833,15 @@ export class SagaOrchestrator {
           signal,
         );
       } catch (error) {
+        if (run.detached !== undefined) throw run.detached;
         const interrupted = signal.aborted || isInterruption(error);
         const willRetry = !signal.aborted && attempt < policy.maxAttempts && retryable(error);
         if (!willRetry && interrupted && options.compensate !== undefined) {
           // The attempt was cut short: its effect is unknown, so it is compensated too.
           run.state.completedSteps.push(name);
         }
+        const wait = willRetry ? backoffDelay(policy, attempt, this.#random) : 0;
+        if (willRetry) run.state.nextAttemptAt = { ...run.state.nextAttemptAt, [name]: this.#clock.now() + wait };
         await this.#record(run, {
           type: 'saga.step.failed',
           step: name,
@@ -422,7 +851,7 @@ export class SagaOrchestrator {
         });
         if (!willRetry) throw signal.aborted ? signal.reason : error;
         try {
-          await delay(this.#timers, backoffDelay(policy, attempt, this.#random), signal);
+          await delay(this.#timers, wait, signal);
         } catch (reason) {
           if (interrupted && options.compensate !== undefined) run.state.completedSteps.push(name);
           throw reason;
@@ -459,16 +888,7 @@ export class SagaOrchestrator {
     const signal = controller.signal;
     try {
       signal.throwIfAborted();
-      const args: StepArgs<Ctx> = {
-        context: run.state.context,
-        sagaId: run.state.sagaId,
-        sagaName: run.definition.name,
-        correlationId: run.state.correlationId,
-        step,
-        attempt,
-        idempotencyKey,
-        signal,
-      };
+      const args = this.#stepArgs(run, step, attempt, idempotencyKey, signal);
       await new Promise<void>((resolve, reject) => {
         const onAbort = (): void => reject(signal.reason);
         signal.addEventListener('abort', onAbort, { once: true });
@@ -489,6 +909,61 @@ export class SagaOrchestrator {
       disarm();
       unlink();
     }
+  }
+
+  #stepArgs<Ctx>(
+    run: SagaRun<Ctx>,
+    step: string,
+    attempt: number,
+    idempotencyKey: string,
+    signal: AbortSignal,
+  ): StepArgs<Ctx> {
+    const { sagaId, correlationId } = run.state;
+    const sagaName = run.definition.name;
+    const commandBus = this.#commandBus;
+    const eventBus = this.#eventBus;
+    const timers = this.#timers;
+    return {
+      context: run.state.context,
+      sagaId,
+      sagaName,
+      correlationId,
+      step,
+      attempt,
+      idempotencyKey,
+      signal,
+      dispatch<R>(command: object): Promise<R> {
+        if (commandBus === undefined) {
+          return Promise.reject(
+            new ConfigurationError(`Saga ${sagaName} step ${step}: the orchestrator has no command bus.`, {
+              saga: sagaName,
+              step,
+            }),
+          );
+        }
+        return commandBus.execute(command, {
+          metadata: {
+            correlationId,
+            causationId: sagaId,
+            headers: { 'potter-saga-id': sagaId, 'potter-idempotency-key': idempotencyKey },
+          },
+        }) as Promise<R>;
+      },
+      waitFor<E extends object>(
+        eventClass: new (...args: never[]) => E,
+        options: WaitForOptions<E> = {},
+      ): Promise<E> {
+        if (eventBus === undefined) {
+          return Promise.reject(
+            new ConfigurationError(`Saga ${sagaName} step ${step}: the orchestrator has no event bus.`, {
+              saga: sagaName,
+              step,
+            }),
+          );
+        }
+        return waitForEvent(eventBus, timers, eventClass, options, correlationId, signal, `${sagaName}.${step}`);
+      },
+    };
   }
 
   // ---- compensation -------------------------------------------------------------------------
@@ -521,9 +996,10 @@ export class SagaOrchestrator {
             attempt,
             `${run.state.sagaId}:${name}:compensate`,
             options.timeoutMs,
-            undefined,
+            run.detachController.signal,
           );
         } catch (error) {
+          if (run.detached !== undefined) throw run.detached;
           const willRetry = round < policy.maxAttempts;
           const info = errorInfo(error);
           await this.#record(run, {
@@ -542,16 +1018,17 @@ export class SagaOrchestrator {
             this.#settle(run);
             return;
           }
-          await delay(this.#timers, backoffDelay(policy, round, this.#random), new AbortController().signal);
+          await delay(this.#timers, backoffDelay(policy, round, this.#random), run.detachController.signal);
           continue;
         }
+        if (run.detached !== undefined) throw run.detached;
         run.state.compensatedSteps.push(name);
         await this.#record(run, { type: 'saga.compensation.completed', step: name, attempt });
         break;
       }
     }
     delete run.state.currentStep;
-    if (run.cancelled) await this.#transition(run, 'cancelled', 'saga.cancelled');
+    if (run.state.cancelled) await this.#transition(run, 'cancelled', 'saga.cancelled');
     else await this.#transition(run, 'compensated', 'saga.compensated', { error: run.state.error });
     this.#settle(run);
   }
@@ -559,6 +1036,11 @@ export class SagaOrchestrator {
   // ---- state, persistence, events -----------------------------------------------------------
 
   #settle<Ctx>(run: SagaRun<Ctx>): void {
+    if (this.#runs.get(run.state.sagaId) === run) this.#runs.delete(run.state.sagaId);
+    if (this.#runs.size === 0) {
+      this.#heartbeatTimer?.();
+      this.#heartbeatTimer = undefined;
+    }
     run.settled.resolve(this.#snapshot(run));
   }
 
@@ -568,19 +1050,22 @@ export class SagaOrchestrator {
     type?: SagaEventType,
     extra: { step?: string; error?: SagaErrorInfo } = {},
   ): Promise<void> {
+    if (run.detached !== undefined) throw run.detached;
     await run.machine.send(event);
     run.state.status = run.machine.state;
     await this.#record(run, type === undefined ? undefined : { type, ...extra });
   }
 
   /**
-   * Saves the state as it is now, then publishes `event` (if any). Saves and publications of one
-   * saga are chained, so they happen in call order even for concurrent parallel branches.
+   * Saves the state as it is now (creating it on the first save), then publishes `event` (if any).
+   * Saves and publications of one saga are chained, so they happen in call order even for
+   * concurrent parallel branches. A refused save (lost lease) detaches the run.
    */
   #record<Ctx>(
     run: SagaRun<Ctx>,
     event?: Omit<SagaEvent, 'sagaId' | 'sagaName' | 'correlationId' | 'status' | 'at'>,
   ): Promise<void> {
+    if (run.detached !== undefined) return Promise.reject(run.detached);
     const now = this.#clock.now();
     run.state.updatedAt = now;
     run.state.version += 1;
@@ -597,8 +1082,17 @@ export class SagaOrchestrator {
             at: now,
           };
     const next = run.chain.then(async () => {
-      if (snapshot.version === 1) await this.store.create(snapshot, this.#lease);
-      else await this.store.save(snapshot, this.#lease);
+      if (run.detached !== undefined) throw run.detached;
+      try {
+        if (snapshot.version === 1) await this.store.create(snapshot, this.#lease);
+        else await this.store.save(snapshot, this.#lease);
+      } catch (error) {
+        if (error instanceof SagaOwnershipLostError) {
+          this.#logger.warn('Saga lease lost: another instance runs it now', { sagaId: snapshot.sagaId });
+          this.#detach(run, error);
+        }
+        throw error;
+      }
       if (full !== undefined && this.#publish !== undefined) {
         try {
           await this.#publish(full);
@@ -610,6 +1104,10 @@ export class SagaOrchestrator {
     run.chain = next.catch(() => undefined);
     return next;
   }
+}
+
+function deadlineTimerId(sagaId: string): string {
+  return `potter.saga.deadline:${sagaId}`;
 }
 
 function isParallelBranch<Ctx>(run: SagaRun<Ctx>, name: string): boolean {
@@ -627,4 +1125,71 @@ function link(parent: AbortSignal, child: AbortController): () => void {
   const onAbort = (): void => child.abort(parent.reason);
   parent.addEventListener('abort', onAbort, { once: true });
   return () => parent.removeEventListener('abort', onAbort);
+}
+
+/** Resolves with the first matching event published on `eventBus` (see {@link StepArgs.waitFor}). */
+function waitForEvent<E extends object>(
+  eventBus: SagaEventSubscriber,
+  timers: SagaTimers,
+  eventClass: new (...args: never[]) => E,
+  options: WaitForOptions<E>,
+  correlationId: string,
+  signal: AbortSignal,
+  waiter: string,
+): Promise<E> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  const record = metadataRegistry.getMessage(eventClass);
+  if (record === undefined || record.kind !== 'event') {
+    return Promise.reject(
+      new ConfigurationError(`waitFor: ${eventClass.name} is not an @Event class.`, { class: eventClass.name }),
+    );
+  }
+  const match =
+    options.match ?? ((_event: E, meta: { correlationId: string }) => meta.correlationId === correlationId);
+  return new Promise<E>((resolve, reject) => {
+    let done = false;
+    const finish = (): void => {
+      done = true;
+      unsubscribe();
+      disarm();
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      if (done) return;
+      finish();
+      reject(signal.reason);
+    };
+    const entry: HandlerEntry = {
+      kind: 'event',
+      messageClass: eventClass,
+      messageType: record.typeName,
+      schemaVersion: record.schemaVersion,
+      handlerName: `saga ${waiter} waitFor(${record.typeName})`,
+      idempotent: true,
+      timeoutMs: undefined,
+      retry: undefined,
+      acceptsContext: true,
+      invoke: (event: object, context: MessageContext) => {
+        if (done) return;
+        const meta = {
+          correlationId: context.correlationId,
+          ...(context.causationId === undefined ? {} : { causationId: context.causationId }),
+        };
+        if (!match(event as E, meta)) return;
+        finish();
+        resolve(event as E);
+      },
+    };
+    const unsubscribe = eventBus.subscribe(eventClass, entry);
+    const timeoutMs = options.timeoutMs;
+    const disarm =
+      timeoutMs === undefined
+        ? () => undefined
+        : timers.schedule(timeoutMs, () => {
+            if (done) return;
+            finish();
+            reject(new TimeoutError(`${waiter} waiting for ${record.typeName}`, timeoutMs));
+          });
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -38,6 +38,31 @@ export interface StepArgs<Ctx> {
    * attempt as soon as it aborts.
    */
   readonly signal: AbortSignal;
+  /**
+   * Dispatches a command on the CommandBus with the saga's correlation id, the saga id as causation
+   * id, and headers `potter-saga-id` and `potter-idempotency-key` (this step's key), so the command
+   * handler can apply it once. Resolves to the handler's result.
+   *
+   * @throws ConfigurationError when the orchestrator has no command bus.
+   */
+  dispatch<R = unknown>(command: object): Promise<R>;
+  /**
+   * Waits for the next event of `eventClass` published on the EventBus that `match`es (default: an
+   * event carrying the saga's correlation id). Subscribes at once, so call it before dispatching the
+   * command whose outcome it waits for. Rejects with a `TimeoutError` after `timeoutMs`, and with
+   * the signal's reason when the attempt is aborted.
+   *
+   * @throws ConfigurationError when the orchestrator has no event bus.
+   */
+  waitFor<E extends object>(eventClass: new (...args: never[]) => E, options?: WaitForOptions<E>): Promise<E>;
+}
+
+/** Options of {@link StepArgs.waitFor}. */
+export interface WaitForOptions<E> {
+  /** Which event is the awaited one. Default: the event's correlation id is the saga's. */
+  readonly match?: (event: E, meta: { readonly correlationId: string; readonly causationId?: string }) => boolean;
+  /** Give up after this many ms (a `TimeoutError`, retryable by the step's policy). Default: no limit. */
+  readonly timeoutMs?: number;
 }
 
 /** One step's behaviour and policies. */
@@ -123,6 +148,10 @@ export interface SagaState<Ctx = unknown> {
   readonly error?: SagaErrorInfo;
   /** The compensation error that left the saga `compensation_failed`. */
   readonly compensationError?: SagaErrorInfo;
+  /** When the next attempt of a step waiting for a retry is due (clock time), by step. */
+  readonly nextAttemptAt?: Readonly<Record<string, number>>;
+  /** Set when the saga was cancelled (it ends `cancelled` once compensated). */
+  readonly cancelled?: boolean;
   /** A note given by the operator who marked the saga resolved. */
   readonly resolution?: string;
   readonly startedAt: number;

@@ -15,6 +15,7 @@ export function setup(options: { random?: () => number } = {}) {
     timers,
     random: options.random ?? (() => 0.5),
     newId: () => `saga-${++ids}`,
+    leaseMs: 3_600_000,
     publish: (event) => {
       events.push(event);
     },

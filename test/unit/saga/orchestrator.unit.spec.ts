@@ -38,17 +38,18 @@ function logged(name: string, extra: { fail?: boolean; compensate?: boolean } = 
 describe('SagaOrchestrator: sequential steps', () => {
   it('runs the steps in order with a typed, mutable context, and completes', async () => {
     const { orchestrator, trail, events } = setup();
-    const seen: Omit<StepArgs<OrderCtx>, 'context' | 'signal'>[] = [];
+    const seen: Omit<StepArgs<OrderCtx>, 'context' | 'signal' | 'dispatch' | 'waitFor'>[] = [];
     const definition = defineSaga<OrderCtx>('order')
       .step('reserve', {
-        execute: ({ context, signal, ...rest }) => {
+        execute: ({ context, signal, dispatch, waitFor, ...rest }) => {
+          expect([typeof dispatch, typeof waitFor]).toEqual(['function', 'function']);
           seen.push(rest);
           expect(signal.aborted).toBe(false);
           context.reservation = `r-${context.orderId}`;
         },
       })
       .step('charge', {
-        execute: async ({ context, signal: _signal, ...rest }) => {
+        execute: async ({ context, signal: _signal, dispatch: _dispatch, waitFor: _waitFor, ...rest }) => {
           seen.push(rest);
           await Promise.resolve();
           context.log.push(`charged for ${context.reservation}`);
@@ -284,18 +285,18 @@ describe('SagaOrchestrator: starting', () => {
       SagaConflictError,
     );
     await expect(orchestrator.start(definition, input(), { businessKey: 'order-1' })).rejects.toThrow(
-      /Saga a is active for business key order-1/,
+      /Saga a \(order\) is open for business key order-1/,
     );
-    orchestrator.cancel('a');
-    await orchestrator.get('a').result;
+    await orchestrator.cancel('a');
+    await (await orchestrator.get('a')).result;
     const again = await orchestrator.start(definition, input(), { businessKey: 'order-1' });
     expect(again.status).toBe('running');
   });
 
-  it('throws SagaNotFoundError for an unknown saga', () => {
+  it('throws SagaNotFoundError for an unknown saga', async () => {
     const { orchestrator } = setup();
-    expect(() => orchestrator.cancel('nope')).toThrow(SagaNotFoundError);
-    expect(() => orchestrator.get('nope')).toThrow(SagaNotFoundError);
+    await expect(orchestrator.cancel('nope')).rejects.toThrow(SagaNotFoundError);
+    await expect(orchestrator.get('nope')).rejects.toThrow(SagaNotFoundError);
   });
 
   it('keeps running when the publisher throws, and reports it to the logger', async () => {
@@ -332,8 +333,8 @@ describe('SagaOrchestrator: cancellation', () => {
     await flush();
     expect(handle.state.currentStep).toBe('wait');
 
-    expect(orchestrator.cancel(handle.sagaId, 'customer changed their mind')).toBe(true);
-    expect(orchestrator.cancel(handle.sagaId)).toBe(false);
+    expect(await orchestrator.cancel(handle.sagaId, 'customer changed their mind')).toBe(true);
+    expect(await orchestrator.cancel(handle.sagaId)).toBe(false);
     const state = await handle.result;
 
     expect(reason).toBeInstanceOf(SagaCancelledError);
@@ -350,7 +351,7 @@ describe('SagaOrchestrator: cancellation', () => {
       'saga.cancelled',
     ]);
     expect(trail()).not.toContain('saga.failed');
-    expect(orchestrator.cancel(handle.sagaId)).toBe(false);
+    expect(await orchestrator.cancel(handle.sagaId)).toBe(false);
   });
 
   it('ends cancelled without compensation when nothing needs undoing', async () => {
@@ -359,7 +360,7 @@ describe('SagaOrchestrator: cancellation', () => {
       .step('wait', { execute: () => hang() })
       .build();
     const handle = await orchestrator.start(definition, input());
-    orchestrator.cancel(handle.sagaId);
+    await orchestrator.cancel(handle.sagaId);
     expect((await handle.result).status).toBe('cancelled');
     expect(trail().at(-1)).toBe('saga.cancelled');
   });
@@ -369,7 +370,7 @@ describe('SagaOrchestrator: cancellation', () => {
     const definition = defineSaga<OrderCtx>('order').step('a', logged('a')).build();
     const handle = await orchestrator.start(definition, input());
     await handle.result;
-    expect(orchestrator.cancel(handle.sagaId)).toBe(false);
+    expect(await orchestrator.cancel(handle.sagaId)).toBe(false);
     expect(handle.status).toBe('completed');
   });
 });
