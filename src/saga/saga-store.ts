@@ -1,4 +1,5 @@
 import { SagaConflictError, SagaOwnershipLostError } from './errors';
+import { ConfigurationError } from '../core/errors';
 import type { SagaState, SagaStatus } from './types';
 import type { Clock } from '../core/clock';
 import { systemClock } from '../core/clock';
@@ -13,7 +14,10 @@ export const OPEN_SAGA_STATUSES: readonly SagaStatus[] = [...UNFINISHED_SAGA_STA
 export interface SagaLease {
   /** The orchestrator instance id. */
   readonly owner: string;
-  /** Each create/save/claim/renew holds the saga this long (on the store's clock). */
+  /**
+   * Each create/save/claim/acquire/renew holds the saga this long (on the store's clock). A
+   * positive, finite number: the stores reject others with a `ConfigurationError`.
+   */
   readonly leaseMs: number;
 }
 
@@ -53,22 +57,28 @@ export interface SagaStore {
   save(state: SagaState, lease: SagaLease): Promise<void>;
   /** The latest state of a saga, or undefined. */
   load(sagaId: string): Promise<SagaState | undefined>;
-  /** The sagas in one of `statuses` (default: the unfinished ones), oldest first. */
+  /** The sagas in one of `statuses` (default: the unfinished ones), oldest first (then by id). */
   list(statuses?: readonly SagaStatus[]): Promise<SagaState[]>;
   /** The open saga of this name with this business key, if any. */
   findOpen(sagaName: string, businessKey: string): Promise<SagaState | undefined>;
   /**
    * Takes up to `limit` unfinished sagas that nobody holds (no owner, or an expired lease), oldest
-   * first, for `lease.owner`. Two instances claiming at the same time never get the same saga.
+   * first, for `lease.owner`. Two instances claiming at the same time never get the same saga. A
+   * `limit` below 1 takes none.
    */
   claim(lease: SagaLease, limit: number): Promise<SagaState[]>;
   /**
-   * Takes one saga for `lease.owner` if nobody else holds it (used for operator actions on a saga
-   * in `compensation_failed`, and to cancel a saga whose owner died). Resolves to its state, or
-   * undefined if it does not exist or another owner holds it.
+   * Takes one open saga (see {@link OPEN_SAGA_STATUSES}) for `lease.owner` if nobody else holds it
+   * (no owner, an expired lease, or `lease.owner` already), used for operator actions on a saga in
+   * `compensation_failed` and to cancel a saga whose owner died. Resolves to its state, or
+   * undefined if it does not exist, is settled (a settled saga keeps no owner), or another owner
+   * holds it.
    */
   acquire(sagaId: string, lease: SagaLease): Promise<SagaState | undefined>;
-  /** Extends the leases of `sagaIds` still held by `lease.owner`; resolves to those (others were lost). */
+  /**
+   * Extends the leases of `sagaIds` still held by `lease.owner`; resolves to those (others were
+   * lost), once each, in the order of `sagaIds`.
+   */
   renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]>;
   /** Gives up `owner`'s hold on `sagaIds` (on a clean stop), so another instance may claim them at once. */
   release(owner: string, sagaIds: readonly string[]): Promise<void>;
@@ -92,9 +102,37 @@ const isUnfinished = (status: SagaStatus): boolean => UNFINISHED_SAGA_STATUSES.i
 const isOpen = (status: SagaStatus): boolean => OPEN_SAGA_STATUSES.includes(status);
 
 /**
+ * The lease duration, checked: a positive, finite number of milliseconds.
+ *
+ * @throws ConfigurationError otherwise.
+ * @internal
+ */
+export function leaseMsOf(lease: SagaLease): number {
+  const { leaseMs } = lease;
+  if (typeof leaseMs !== 'number' || !Number.isFinite(leaseMs) || leaseMs <= 0) {
+    throw new ConfigurationError(
+      `A saga lease needs a positive duration in milliseconds, not ${String(leaseMs)}.`,
+      {
+        leaseMs,
+      },
+    );
+  }
+  return leaseMs;
+}
+
+/**
+ * Oldest first, then by id in UTF-16 code unit order (the order of `COLLATE "C"` in the SQL store
+ * for ids without characters beyond U+FFFF). @internal
+ */
+export function compareSagas(a: SagaState, b: SagaState): number {
+  if (a.startedAt !== b.startedAt) return a.startedAt - b.startedAt;
+  return a.sagaId < b.sagaId ? -1 : a.sagaId > b.sagaId ? 1 : 0;
+}
+
+/**
  * An in-memory {@link SagaStore} (tests, single process): the same rules as the SQL store
  * (versions, leases on the given clock, one open saga per business key). States are copied in and
- * out.
+ * out with `structuredClone` (the SQL store keeps JSON: see its notes on what JSON loses).
  */
 export class MemorySagaStore implements SagaStore {
   readonly #rows = new Map<string, MemoryRow>();
@@ -102,131 +140,131 @@ export class MemorySagaStore implements SagaStore {
   /** Every saved state, in order (for tests that check the persistence after each transition). */
   readonly saves: SagaState[] = [];
 
+  /** @param options.clock The clock leases run on (default: the system clock). */
   constructor(options: { clock?: Clock } = {}) {
     this.#clock = options.clock ?? systemClock;
   }
 
-  create(state: SagaState, lease: SagaLease): Promise<void> {
+  async create(state: SagaState, lease: SagaLease): Promise<void> {
+    const leaseMs = leaseMsOf(lease);
     if (this.#rows.has(state.sagaId)) {
-      return Promise.reject(
-        new SagaConflictError(`A saga with id ${state.sagaId} exists already.`, { sagaId: state.sagaId }),
-      );
+      throw new SagaConflictError(`A saga with id ${state.sagaId} exists already.`, { sagaId: state.sagaId });
     }
-    if (state.businessKey !== undefined) {
+    // Like the SQL store's partial unique index: only an open saga takes the business key.
+    if (state.businessKey !== undefined && isOpen(state.status)) {
       const open = this.#findOpen(state.sagaName, state.businessKey);
       if (open !== undefined) {
-        return Promise.reject(
-          new SagaConflictError(
-            `Saga ${open.sagaId} (${state.sagaName}) is open for business key ${state.businessKey}.`,
-            { sagaId: open.sagaId, sagaName: state.sagaName, businessKey: state.businessKey },
-          ),
+        throw new SagaConflictError(
+          `Saga ${open.sagaId} (${state.sagaName}) is open for business key ${state.businessKey}.`,
+          { sagaId: open.sagaId, sagaName: state.sagaName, businessKey: state.businessKey },
         );
       }
     }
     this.#rows.set(state.sagaId, {
       state: structuredClone(state),
       owner: isUnfinished(state.status) ? lease.owner : undefined,
-      leaseExpiresAt: this.#clock.now() + lease.leaseMs,
+      leaseExpiresAt: this.#clock.now() + leaseMs,
       cancelRequested: undefined,
     });
     this.saves.push(structuredClone(state));
-    return Promise.resolve();
   }
 
-  save(state: SagaState, lease: SagaLease): Promise<void> {
+  async save(state: SagaState, lease: SagaLease): Promise<void> {
+    const leaseMs = leaseMsOf(lease);
     const row = this.#rows.get(state.sagaId);
     if (row === undefined || row.owner !== lease.owner || row.state.version !== state.version - 1) {
-      return Promise.reject(new SagaOwnershipLostError(state.sagaId, lease.owner));
+      throw new SagaOwnershipLostError(state.sagaId, lease.owner);
     }
     row.state = structuredClone(state);
     if (isUnfinished(state.status)) {
-      row.leaseExpiresAt = this.#clock.now() + lease.leaseMs;
+      row.leaseExpiresAt = this.#clock.now() + leaseMs;
     } else {
       row.owner = undefined;
       row.cancelRequested = undefined;
     }
     this.saves.push(structuredClone(state));
-    return Promise.resolve();
   }
 
-  load(sagaId: string): Promise<SagaState | undefined> {
+  async load(sagaId: string): Promise<SagaState | undefined> {
     const row = this.#rows.get(sagaId);
-    return Promise.resolve(row === undefined ? undefined : structuredClone(row.state));
+    return row === undefined ? undefined : structuredClone(row.state);
   }
 
-  list(statuses: readonly SagaStatus[] = UNFINISHED_SAGA_STATUSES): Promise<SagaState[]> {
-    return Promise.resolve(
-      [...this.#rows.values()]
-        .map((row) => row.state)
-        .filter((state) => statuses.includes(state.status))
-        .sort((a, b) => a.startedAt - b.startedAt)
-        .map((state) => structuredClone(state)),
-    );
+  async list(statuses: readonly SagaStatus[] = UNFINISHED_SAGA_STATUSES): Promise<SagaState[]> {
+    return [...this.#rows.values()]
+      .map((row) => row.state)
+      .filter((state) => statuses.includes(state.status))
+      .sort(compareSagas)
+      .map((state) => structuredClone(state));
   }
 
-  findOpen(sagaName: string, businessKey: string): Promise<SagaState | undefined> {
+  async findOpen(sagaName: string, businessKey: string): Promise<SagaState | undefined> {
     const state = this.#findOpen(sagaName, businessKey);
-    return Promise.resolve(state === undefined ? undefined : structuredClone(state));
+    return state === undefined ? undefined : structuredClone(state);
   }
 
-  claim(lease: SagaLease, limit: number): Promise<SagaState[]> {
+  async claim(lease: SagaLease, limit: number): Promise<SagaState[]> {
+    const leaseMs = leaseMsOf(lease);
+    // `slice(0, -1)` would take all but one: a limit below 1 takes none.
+    if (!(limit >= 1)) return [];
     const now = this.#clock.now();
-    const claimed: SagaState[] = [];
     const rows = [...this.#rows.values()]
       .filter((row) => isUnfinished(row.state.status) && this.#free(row, now))
-      .sort((a, b) => a.state.startedAt - b.state.startedAt)
-      .slice(0, limit);
-    for (const row of rows) {
+      .sort((a, b) => compareSagas(a.state, b.state))
+      .slice(0, Math.floor(limit));
+    return rows.map((row) => {
       row.owner = lease.owner;
-      row.leaseExpiresAt = now + lease.leaseMs;
-      claimed.push(structuredClone(row.state));
-    }
-    return Promise.resolve(claimed);
+      row.leaseExpiresAt = now + leaseMs;
+      return structuredClone(row.state);
+    });
   }
 
-  acquire(sagaId: string, lease: SagaLease): Promise<SagaState | undefined> {
+  async acquire(sagaId: string, lease: SagaLease): Promise<SagaState | undefined> {
+    const leaseMs = leaseMsOf(lease);
     const row = this.#rows.get(sagaId);
     const now = this.#clock.now();
-    if (row === undefined || (row.owner !== lease.owner && !this.#free(row, now))) {
-      return Promise.resolve(undefined);
+    if (
+      row === undefined ||
+      !isOpen(row.state.status) ||
+      (row.owner !== lease.owner && !this.#free(row, now))
+    ) {
+      return undefined;
     }
     row.owner = lease.owner;
-    row.leaseExpiresAt = now + lease.leaseMs;
-    return Promise.resolve(structuredClone(row.state));
+    row.leaseExpiresAt = now + leaseMs;
+    return structuredClone(row.state);
   }
 
-  renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]> {
+  async renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]> {
+    const leaseMs = leaseMsOf(lease);
     const now = this.#clock.now();
     const held: SagaRenewal[] = [];
-    for (const sagaId of sagaIds) {
+    for (const sagaId of new Set(sagaIds)) {
       const row = this.#rows.get(sagaId);
       if (row === undefined || row.owner !== lease.owner) continue;
-      row.leaseExpiresAt = now + lease.leaseMs;
+      row.leaseExpiresAt = now + leaseMs;
       held.push(
         row.cancelRequested === undefined ? { sagaId } : { sagaId, cancelRequested: row.cancelRequested },
       );
     }
-    return Promise.resolve(held);
+    return held;
   }
 
-  release(owner: string, sagaIds: readonly string[]): Promise<void> {
+  async release(owner: string, sagaIds: readonly string[]): Promise<void> {
     for (const sagaId of sagaIds) {
       const row = this.#rows.get(sagaId);
       if (row !== undefined && row.owner === owner) row.owner = undefined;
     }
-    return Promise.resolve();
   }
 
-  requestCancel(sagaId: string, reason?: string): Promise<boolean> {
+  async requestCancel(sagaId: string, reason?: string): Promise<boolean> {
     const row = this.#rows.get(sagaId);
-    if (row === undefined || !isUnfinished(row.state.status)) return Promise.resolve(false);
+    if (row === undefined || !isUnfinished(row.state.status)) return false;
     row.cancelRequested = reason ?? '';
-    return Promise.resolve(true);
+    return true;
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
+  async close(): Promise<void> {}
 
   #free(row: MemoryRow, now: number): boolean {
     return row.owner === undefined || row.leaseExpiresAt <= now;

@@ -1,0 +1,1 @@
+export { SqlSagaStore, type SqlSagaStoreOptions } from './sql-saga-store';

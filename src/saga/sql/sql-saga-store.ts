@@ -1,0 +1,298 @@
+import { DEFAULT_EVENT_STORE_SCHEMA, quoteSchema } from '../../eventsourcing/sql/schema';
+import { SQLSTATE, sqlStateOf, type SqlClient } from '../../eventsourcing/sql/sql-client';
+import { SagaConflictError, SagaOwnershipLostError } from '../errors';
+import {
+  compareSagas,
+  leaseMsOf,
+  OPEN_SAGA_STATUSES,
+  UNFINISHED_SAGA_STATUSES,
+  type SagaLease,
+  type SagaRenewal,
+  type SagaStore,
+} from '../saga-store';
+import type { SagaState, SagaStatus } from '../types';
+
+/** Options of {@link SqlSagaStore}. */
+export interface SqlSagaStoreOptions {
+  /** The schema whose migrations created `sagas` (those of the event store, v6). @default 'potter' */
+  schema?: string;
+}
+
+/** `state` as the driver returns it: parsed by default, a string with a custom jsonb parser. */
+interface StateRow {
+  state: SagaState | string;
+}
+
+interface RenewalRow {
+  saga_id: string;
+  cancel_requested: string | null;
+}
+
+/** The partial unique index of v6 that keeps one open saga per name and business key. */
+const BUSINESS_KEY_INDEX = 'sagas_open_business_key_idx';
+/** The primary key constraint of v6 (PostgreSQL's default name). */
+const PRIMARY_KEY = 'sagas_pkey';
+
+/**
+ * How many times `create` inserts again when the open saga holding the business key settled
+ * between the refused insert and the look-up of that saga.
+ */
+const CREATE_ATTEMPTS = 3;
+
+// Literal lists (not parameters) so that the planner can match the partial indexes' predicates.
+const sqlList = (statuses: readonly SagaStatus[]): string => statuses.map((s) => `'${s}'`).join(', ');
+const UNFINISHED = sqlList(UNFINISHED_SAGA_STATUSES);
+const OPEN = sqlList(OPEN_SAGA_STATUSES);
+
+/** `now() + leaseMs` on the database clock, the lease duration being parameter `$n`. */
+const leaseEnd = (n: number): string => `now() + $${n}::float8 * interval '1 millisecond'`;
+
+/**
+ * Saga state in PostgreSQL (or PGlite): one row per saga in `<schema>.sagas`, created by the event
+ * store's migrations (`migrateEventStore`, v6). Every method is a single statement (`create` may
+ * add a look-up to name the saga it conflicts with), so several orchestrator instances can share
+ * the table:
+ *
+ * - `create` is an `INSERT`; the primary key refuses a taken id, and a partial unique index on
+ *   `(saga_name, business_key)` over the open statuses refuses a second open saga with the same
+ *   business key, atomically (both become a `SagaConflictError`).
+ * - `save` is an `UPDATE … WHERE saga_id = … AND owner = … AND version = state.version - 1`: a
+ *   stale version or a lost lease matches no row (`SagaOwnershipLostError`).
+ * - `claim` locks free rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never get the
+ *   same saga and do not wait for each other.
+ *
+ * Leases run on the database clock (`now()`), so instances with skewed clocks agree on expiry.
+ * The columns `started_at` (from `state.startedAt`, for the order), `saga_name`, `correlation_id`
+ * and `business_key` are written by `create` and never change; `updated_at` is the database time
+ * of the last write.
+ *
+ * The state is stored as `jsonb`, so it must be JSON: a context (user data) keeps its numbers,
+ * strings, booleans, `null`, arrays and plain objects, but loses what JSON loses — properties
+ * whose value is `undefined` are dropped (`undefined` in an array becomes `null`), a `Date` comes
+ * back as its ISO string, `NaN`/`Infinity` as `null`, a `Map` or `Set` as `{}`, and a `bigint`
+ * cannot be saved (`TypeError`). `jsonb` does not keep the order of object keys, and PostgreSQL
+ * refuses strings containing `\u0000` or unpaired surrogates. The in-memory store (which copies
+ * with `structuredClone`) is more forgiving: keep contexts to JSON to move between them freely.
+ */
+export class SqlSagaStore implements SagaStore {
+  readonly #client: SqlClient;
+  readonly #table: string;
+
+  /** The store beside an SQL event store: same client, same schema (its migrations created the table). */
+  static for(eventStore: { client: SqlClient; schema: string }): SqlSagaStore {
+    return new SqlSagaStore(eventStore.client, { schema: eventStore.schema });
+  }
+
+  /** A store on `client` whose table exists (`migrateEventStore(client, { schema })`). */
+  constructor(client: SqlClient, options: SqlSagaStoreOptions = {}) {
+    this.#client = client;
+    this.#table = `${quoteSchema(options.schema ?? DEFAULT_EVENT_STORE_SCHEMA)}.sagas`;
+  }
+
+  async create(state: SagaState, lease: SagaLease): Promise<void> {
+    const leaseMs = leaseMsOf(lease);
+    const unfinished = UNFINISHED_SAGA_STATUSES.includes(state.status);
+    const json = JSON.stringify(state);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#client.query(
+          `INSERT INTO ${this.#table} (saga_id, saga_name, correlation_id, business_key, status, state, version,
+             owner, lease_expires_at, cancel_requested, started_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7,
+             CASE WHEN $9::boolean THEN $8::text END, CASE WHEN $9::boolean THEN ${leaseEnd(10)} END, NULL,
+             to_timestamp($11::float8 / 1000), now())`,
+          [
+            state.sagaId,
+            state.sagaName,
+            state.correlationId,
+            state.businessKey ?? null,
+            state.status,
+            json,
+            state.version,
+            lease.owner,
+            unfinished,
+            leaseMs,
+            state.startedAt,
+          ],
+        );
+        return;
+      } catch (error) {
+        if (sqlStateOf(error) !== SQLSTATE.uniqueViolation) throw error;
+        if (!(await this.#onBusinessKey(error, state))) {
+          throw new SagaConflictError(`A saga with id ${state.sagaId} exists already.`, {
+            sagaId: state.sagaId,
+          });
+        }
+        const conflict = await this.#businessKeyConflict(state);
+        if (conflict !== undefined) throw conflict;
+        // The open saga settled in the meantime: the key is free again.
+        if (attempt >= CREATE_ATTEMPTS) throw this.#keyTaken(state, undefined);
+      }
+    }
+  }
+
+  async save(state: SagaState, lease: SagaLease): Promise<void> {
+    const leaseMs = leaseMsOf(lease);
+    let rows: unknown[];
+    try {
+      ({ rows } = await this.#client.query(
+        `UPDATE ${this.#table} SET
+           state = $4::jsonb, status = $5, version = $3::integer, updated_at = now(),
+           owner = CASE WHEN $6::boolean THEN owner END,
+           lease_expires_at = CASE WHEN $6::boolean THEN ${leaseEnd(7)} END,
+           cancel_requested = CASE WHEN $6::boolean THEN cancel_requested END
+         WHERE saga_id = $1 AND owner = $2 AND version = $3::integer - 1
+         RETURNING 1 AS saved`,
+        [
+          state.sagaId,
+          lease.owner,
+          state.version,
+          JSON.stringify(state),
+          state.status,
+          UNFINISHED_SAGA_STATUSES.includes(state.status),
+          leaseMs,
+        ],
+      ));
+    } catch (error) {
+      // Only a save moving a settled saga back to an open status can meet the business-key index.
+      if (sqlStateOf(error) === SQLSTATE.uniqueViolation && state.businessKey !== undefined) {
+        throw (await this.#businessKeyConflict(state)) ?? this.#keyTaken(state, undefined);
+      }
+      throw error;
+    }
+    if (rows.length === 0) throw new SagaOwnershipLostError(state.sagaId, lease.owner);
+  }
+
+  async load(sagaId: string): Promise<SagaState | undefined> {
+    const { rows } = await this.#client.query<StateRow>(
+      `SELECT state FROM ${this.#table} WHERE saga_id = $1`,
+      [sagaId],
+    );
+    return rows[0] === undefined ? undefined : stateOf(rows[0]);
+  }
+
+  async list(statuses: readonly SagaStatus[] = UNFINISHED_SAGA_STATUSES): Promise<SagaState[]> {
+    if (statuses.length === 0) return [];
+    const { rows } = await this.#client.query<StateRow>(
+      `SELECT state FROM ${this.#table} WHERE status = ANY($1::text[])
+        ORDER BY started_at, saga_id COLLATE "C"`,
+      [[...statuses]],
+    );
+    return rows.map(stateOf);
+  }
+
+  async findOpen(sagaName: string, businessKey: string): Promise<SagaState | undefined> {
+    const { rows } = await this.#client.query<StateRow>(
+      `SELECT state FROM ${this.#table}
+        WHERE saga_name = $1 AND business_key = $2 AND business_key IS NOT NULL AND status IN (${OPEN})`,
+      [sagaName, businessKey],
+    );
+    return rows[0] === undefined ? undefined : stateOf(rows[0]);
+  }
+
+  async claim(lease: SagaLease, limit: number): Promise<SagaState[]> {
+    const leaseMs = leaseMsOf(lease);
+    if (!(limit >= 1)) return [];
+    // MATERIALIZED: the locking sub-select runs once, whatever the plan of the update.
+    const { rows } = await this.#client.query<StateRow>(
+      `WITH free AS MATERIALIZED (
+         SELECT saga_id FROM ${this.#table}
+          WHERE status IN (${UNFINISHED}) AND (owner IS NULL OR lease_expires_at <= now())
+          ORDER BY started_at, saga_id COLLATE "C"
+          LIMIT $3
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE ${this.#table} s SET owner = $1, lease_expires_at = ${leaseEnd(2)}
+         FROM free WHERE s.saga_id = free.saga_id
+       RETURNING s.state`,
+      [lease.owner, leaseMs, Number.isFinite(limit) ? Math.floor(limit) : null],
+    );
+    return rows.map(stateOf).sort(compareSagas);
+  }
+
+  async acquire(sagaId: string, lease: SagaLease): Promise<SagaState | undefined> {
+    const leaseMs = leaseMsOf(lease);
+    const { rows } = await this.#client.query<StateRow>(
+      `UPDATE ${this.#table} SET owner = $2, lease_expires_at = ${leaseEnd(3)}
+        WHERE saga_id = $1 AND status IN (${OPEN})
+          AND (owner IS NULL OR owner = $2 OR lease_expires_at <= now())
+        RETURNING state`,
+      [sagaId, lease.owner, leaseMs],
+    );
+    return rows[0] === undefined ? undefined : stateOf(rows[0]);
+  }
+
+  async renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]> {
+    const leaseMs = leaseMsOf(lease);
+    if (sagaIds.length === 0) return [];
+    const { rows } = await this.#client.query<RenewalRow>(
+      `UPDATE ${this.#table} SET lease_expires_at = ${leaseEnd(3)}
+        WHERE saga_id = ANY($2::text[]) AND owner = $1
+        RETURNING saga_id, cancel_requested`,
+      [lease.owner, [...sagaIds], leaseMs],
+    );
+    const held = new Map(rows.map((row) => [row.saga_id, row.cancel_requested]));
+    const renewals: SagaRenewal[] = [];
+    for (const sagaId of new Set(sagaIds)) {
+      if (!held.has(sagaId)) continue;
+      const cancelRequested = held.get(sagaId);
+      renewals.push(
+        cancelRequested === null || cancelRequested === undefined ? { sagaId } : { sagaId, cancelRequested },
+      );
+    }
+    return renewals;
+  }
+
+  async release(owner: string, sagaIds: readonly string[]): Promise<void> {
+    if (sagaIds.length === 0) return;
+    await this.#client.query(
+      `UPDATE ${this.#table} SET owner = NULL, lease_expires_at = NULL
+        WHERE saga_id = ANY($2::text[]) AND owner = $1`,
+      [owner, [...sagaIds]],
+    );
+  }
+
+  async requestCancel(sagaId: string, reason?: string): Promise<boolean> {
+    const { rows } = await this.#client.query(
+      `UPDATE ${this.#table} SET cancel_requested = $2
+        WHERE saga_id = $1 AND status IN (${UNFINISHED})
+        RETURNING 1 AS requested`,
+      [sagaId, reason ?? ''],
+    );
+    return rows.length > 0;
+  }
+
+  /** Does nothing: the client is shared (with the event store, other stores) and stays open. */
+  async close(): Promise<void> {}
+
+  /** Whether a unique violation of `create` is the business-key index's (else the primary key's). */
+  async #onBusinessKey(error: unknown, state: SagaState): Promise<boolean> {
+    if (state.businessKey === undefined) return false;
+    const constraint = (error as { constraint?: unknown }).constraint;
+    if (constraint === BUSINESS_KEY_INDEX) return true;
+    if (constraint === PRIMARY_KEY) return false;
+    // A driver that does not report the constraint: the id decides.
+    const { rows } = await this.#client.query(`SELECT 1 AS taken FROM ${this.#table} WHERE saga_id = $1`, [
+      state.sagaId,
+    ]);
+    return rows.length === 0;
+  }
+
+  /** The conflict with the open saga holding `state`'s business key, if one still does. */
+  async #businessKeyConflict(state: SagaState): Promise<SagaConflictError | undefined> {
+    const open = await this.findOpen(state.sagaName, state.businessKey ?? '');
+    return open === undefined ? undefined : this.#keyTaken(state, open.sagaId);
+  }
+
+  #keyTaken(state: SagaState, openSagaId: string | undefined): SagaConflictError {
+    const holder = openSagaId === undefined ? 'Another saga' : `Saga ${openSagaId}`;
+    return new SagaConflictError(
+      `${holder} (${state.sagaName}) is open for business key ${String(state.businessKey)}.`,
+      { sagaId: openSagaId, sagaName: state.sagaName, businessKey: state.businessKey },
+    );
+  }
+}
+
+function stateOf(row: StateRow): SagaState {
+  return typeof row.state === 'string' ? (JSON.parse(row.state) as SagaState) : row.state;
+}
