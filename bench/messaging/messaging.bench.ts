@@ -478,7 +478,7 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(report);
 
-  const resultsFile = DEFAULT_RUN ? RESULTS_FILE : process.env['BENCH_RESULTS_FILE'];
+  const resultsFile = process.env['BENCH_RESULTS_FILE'] || (DEFAULT_RUN ? RESULTS_FILE : undefined);
   if (resultsFile) {
     mkdirSync(join(resultsFile, '..'), { recursive: true });
     writeFileSync(

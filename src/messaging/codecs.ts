@@ -3,8 +3,8 @@ import { MissingDependencyError, SerializationError } from '../core/errors';
 
 /**
  * Turns envelopes into broker message bodies and back. A bus uses one codec for everything it
- * publishes; the whole envelope (id, type, kind, payload, metadata) travels in the body, and
- * {@link envelopeHeaders} repeats the routing facts in broker headers.
+ * publishes; the whole envelope (id, type, kind, payload, metadata) travels in the body, and the
+ * headers of {@link envelopeHeaders} are derived from it (adapters store few of them on the wire).
  */
 export interface MessageCodec {
   /** Short name for logs and errors (`json`, `msgpack`). */
@@ -21,7 +21,10 @@ export interface MessageCodec {
   decode(bytes: Buffer, headers?: Readonly<Record<string, string>>): MessageEnvelope;
 }
 
-/** The broker header names Potter sets on every message it publishes. */
+/**
+ * The names of Potter's own headers, as handlers see them in `BrokerMessage.headers` (derived from
+ * the envelope on read; which of them an adapter also stores on the broker: docs/messaging.md).
+ */
 export const POTTER_HEADERS = {
   id: 'potter-id',
   type: 'potter-type',
@@ -32,7 +35,7 @@ export const POTTER_HEADERS = {
 } as const;
 
 /**
- * The broker headers of an envelope: the user headers of `metadata.headers`, then `extra` (a
+ * The headers of an envelope, as a handler sees them: the user headers of `metadata.headers`, then `extra` (a
  * publish call's headers), then Potter's own (`potter-id`, `potter-type`, `potter-schema-version`,
  * `potter-kind`, `content-type`, and `traceparent` when the envelope has one), which win over both.
  */

@@ -12,7 +12,11 @@ export interface BrokerMessage<P extends object = Record<string, unknown>> {
   topic: string;
   /** The ordering key (same key → same partition/stream → handled in order). */
   key: string | undefined;
-  /** Broker headers (strings), including Potter's (`potter-type`, `potter-schema-version`, `traceparent`…). */
+  /**
+   * Headers (strings): those stored with the message on the broker, plus Potter's (`potter-id`,
+   * `potter-type`, `potter-schema-version`, `potter-kind`, `content-type`, `traceparent`) and the
+   * envelope's own, derived from the decoded envelope (see `envelopeHeaders`).
+   */
   headers: Record<string, string>;
   /** 1 for the first delivery to this group, then +1 per redelivery (when the broker tells). */
   attempt: number;

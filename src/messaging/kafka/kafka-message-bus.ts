@@ -3,7 +3,8 @@ import { backoffDelay, resolveBackoff, sleep, type ResolvedBackoff } from '../..
 import type { MessageEnvelope } from '../../core/envelope';
 import { ConfigurationError } from '../../core/errors';
 import { silentLogger, type Logger } from '../../core/logger';
-import { envelopeHeaders, jsonCodec, type MessageCodec } from '../codecs';
+import { DecodedBrokerMessage } from '../broker-message';
+import { encodeJsonText, envelopeHeaders, jsonCodec, POTTER_HEADERS, type MessageCodec } from '../codecs';
 import { createDeadLetter, deadLetterEnvelope, deadLetterHeaders, deadLetterTopic } from '../dead-letter';
 import type {
   BrokerHandler,
@@ -48,6 +49,16 @@ export interface KafkaMessageBusOptions {
    * commit; 0 commits after every message. @default 100
    */
   commitIntervalMs?: number;
+  /**
+   * Also write Potter's routing headers on the wire: `potter-id`, `potter-type`,
+   * `potter-schema-version`, `potter-kind` and the envelope's own `metadata.headers`, for
+   * consumers that are not Potter or tools that route by header. Without it a message carries
+   * `content-type`, `traceparent` (when the envelope has one) and the publish call's `headers`
+   * only; the body holds the whole envelope, and Potter's consumers derive the other headers from
+   * it, so handlers and dead letters see them either way (kafkajs encodes each header of each
+   * record: five cost about twice as much as one). @default false
+   */
+  routingHeaders?: boolean;
   /** Where connection problems, kafkajs warnings and dead letters are reported. @default silent */
   logger?: Logger;
 }
@@ -62,6 +73,7 @@ type ResolvedOptions = {
   maxWaitTimeMs: number;
   joinTimeoutMs: number;
   commitIntervalMs: number;
+  routingHeaders: boolean;
   logger: Logger;
 };
 
@@ -71,7 +83,10 @@ type ResolvedOptions = {
  * - Topics (and their `<topic>.dlq`) are created through the admin client when missing, with
  *   `partitions` partitions; the broker's auto-creation is never relied on.
  * - `publish` sends every envelope of a call in one request of an idempotent producer (`acks=-1`,
- *   one request in flight), keyed by `options.key`, so a key's messages keep their order.
+ *   one request in flight), keyed by `options.key`, so a key's messages keep their order. A
+ *   record's headers are `content-type`, `traceparent` (when the envelope has one) and the call's
+ *   `headers`; handlers see Potter's other headers all the same, derived from the decoded
+ *   envelope (`routingHeaders` writes them on the wire too).
  * - `subscribe` runs a consumer of group `group` and resolves once it has joined the group. Each
  *   partition is handled in order, `concurrency` partitions at once (so messages of one key, which
  *   share a partition, are handled one after the other). A message's offset is committed only
@@ -118,6 +133,7 @@ export class KafkaMessageBus implements MessageBus {
       maxWaitTimeMs: options.maxWaitTimeMs ?? 500,
       joinTimeoutMs: options.joinTimeoutMs ?? 60_000,
       commitIntervalMs: options.commitIntervalMs ?? 100,
+      routingHeaders: options.routingHeaders ?? false,
       logger: options.logger ?? silentLogger,
     };
     this.#kafkajs = loadKafkajs();
@@ -146,12 +162,16 @@ export class KafkaMessageBus implements MessageBus {
   ): Promise<void> {
     if (this.#closed) throw new ConfigurationError('This KafkaMessageBus is closed.');
     if (envelopes.length === 0) return;
-    const codec = this.#options.codec;
-    const messages = envelopes.map((envelope) => ({
-      key: options.key ?? null,
-      value: codec.encode(envelope),
-      headers: envelopeHeaders(envelope, codec, options.headers),
-    }));
+    const key = options.key ?? null;
+    const messages = new Array<KafkaJS.Message>(envelopes.length);
+    for (let i = 0; i < envelopes.length; i++) {
+      const envelope = envelopes[i]!;
+      messages[i] = {
+        key,
+        value: this.encode(envelope),
+        headers: this.wireHeaders(envelope, options.headers),
+      };
+    }
     await this.ensureTopics([topic]);
     await this.send(topic, messages);
   }
@@ -216,6 +236,30 @@ export class KafkaMessageBus implements MessageBus {
   /** @internal */
   forget(subscription: KafkaTopicSubscription): void {
     this.#subscriptions.delete(subscription);
+  }
+
+  /** An envelope's message value (the JSON codec's text as a string: kafkajs writes it without a copy). @internal */
+  encode(envelope: MessageEnvelope): Buffer | string {
+    const codec = this.#options.codec;
+    return codec === jsonCodec ? encodeJsonText(envelope) : codec.encode(envelope);
+  }
+
+  /**
+   * The headers an envelope's message carries: `extra` (a publish call's headers), then
+   * `content-type` and `traceparent` (when the envelope has one); with `routingHeaders`, all of
+   * {@link envelopeHeaders}. @internal
+   */
+  wireHeaders(
+    envelope: MessageEnvelope,
+    extra: Readonly<Record<string, string>> | undefined,
+  ): KafkaJS.IHeaders {
+    const codec = this.#options.codec;
+    if (this.#options.routingHeaders) return envelopeHeaders(envelope, codec, extra);
+    const headers: Record<string, string> = extra === undefined ? {} : { ...extra };
+    headers[POTTER_HEADERS.contentType] = codec.contentType;
+    const { traceparent } = envelope.metadata;
+    if (traceparent !== undefined) headers[POTTER_HEADERS.traceparent] = traceparent;
+    return headers;
   }
 
   /** Creates the topics that do not exist yet (once per topic and bus). @internal */
@@ -292,9 +336,17 @@ class KafkaTopicSubscription implements TopicSubscription {
   readonly #settings: SubscriptionSettings;
   readonly #consumer: KafkaJS.Consumer;
   readonly #stopping = new AbortController();
-  readonly #inFlight = new Set<Promise<void>>();
-  /** Next offset to commit per partition (handled, not yet committed). */
+  /** Messages being handled (decoded, handled, retried or dead-lettered), and who waits for none. */
+  #active = 0;
+  #idleWaiters: Array<() => void> = [];
+  /** The consumer's heartbeat (kafkajs gives it with each message), sent while handlers run. */
+  #heartbeat: (() => Promise<void>) | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The last handled offset per partition, not yet committed. */
   readonly #uncommitted = new Map<number, string>();
+  /** The codec's `content-type` as the bytes kafkajs hands over, and the headers of such a message. */
+  readonly #contentType: Buffer;
+  readonly #plainHeaders: Readonly<Record<string, string>>;
   #commitTimer: NodeJS.Timeout | undefined;
   #committing: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
@@ -311,6 +363,9 @@ class KafkaTopicSubscription implements TopicSubscription {
     this.group = group;
     this.#handler = handler;
     this.#settings = settings;
+    const contentType = bus.options.codec.contentType;
+    this.#contentType = Buffer.from(contentType, 'utf8');
+    this.#plainHeaders = Object.freeze({ [POTTER_HEADERS.contentType]: contentType });
     const { sessionTimeoutMs, heartbeatIntervalMs, maxWaitTimeMs } = bus.options;
     this.#consumer = bus.kafka.consumer({
       groupId: group,
@@ -350,8 +405,13 @@ class KafkaTopicSubscription implements TopicSubscription {
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: this.#settings.concurrency,
-      eachMessage: (payload) => this.#track(this.#handle(payload)),
+      eachMessage: (payload) => this.#onMessage(payload),
     });
+    // kafkajs heartbeats between messages; this keeps a slow handler's group session alive.
+    this.#heartbeatTimer = setInterval(() => {
+      if (this.#active > 0) void this.#heartbeat?.().catch(() => undefined);
+    }, this.#bus.options.heartbeatIntervalMs);
+    this.#heartbeatTimer.unref();
     await withTimeout(joined, this.#bus.options.joinTimeoutMs, () => this.#joinTimeout());
   }
 
@@ -363,7 +423,8 @@ class KafkaTopicSubscription implements TopicSubscription {
   async #stop(): Promise<void> {
     this.#stopping.abort();
     // Messages being handled finish (and commit); nothing new starts.
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    while (this.#active > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    clearInterval(this.#heartbeatTimer);
     await this.#flushCommits();
     try {
       await this.#consumer.disconnect();
@@ -417,78 +478,134 @@ class KafkaTopicSubscription implements TopicSubscription {
     );
   }
 
-  #track(work: Promise<void>): Promise<void> {
-    this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
-    return work;
-  }
-
-  /** Handles one message, heartbeating meanwhile so that a slow handler keeps its group session. */
-  async #handle(payload: KafkaJS.EachMessagePayload): Promise<void> {
-    const timer = setInterval(
-      () => void payload.heartbeat().catch(() => undefined),
-      this.#bus.options.heartbeatIntervalMs,
-    );
-    timer.unref();
+  /**
+   * Handles one message. A handler that returns without a promise is committed at once (no
+   * promise of Potter's per message); retries, dead letters and asynchronous handlers continue in
+   * a promise, which kafkajs awaits before the partition's next message.
+   */
+  #onMessage(payload: KafkaJS.EachMessagePayload): Promise<void> {
+    if (this.#stopping.signal.aborted) return DONE; // stopping: left uncommitted, the group gets it again
+    this.#heartbeat = payload.heartbeat;
+    this.#active++;
+    let pending: Promise<void> | void;
     try {
-      await this.#process(payload);
-    } finally {
-      clearInterval(timer);
+      pending = this.#process(payload);
+    } catch (error) {
+      this.#settle();
+      throw error;
     }
+    if (pending === undefined) {
+      this.#settle();
+      return DONE;
+    }
+    return pending.finally(() => this.#settle());
   }
 
-  async #process({ topic, partition, message }: KafkaJS.EachMessagePayload): Promise<void> {
-    const signal = this.#stopping.signal;
-    if (signal.aborted) return; // stopping: left uncommitted, the group gets it again
-    const { retry } = this.#settings;
+  #settle(): void {
+    if (--this.#active > 0 || this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #process({ topic, partition, message }: KafkaJS.EachMessagePayload): Promise<void> | void {
     const codec = this.#bus.options.codec;
-    const headers = stringHeaders(message.headers);
+    const headers = this.#wireHeaders(message.headers);
     const key = message.key === null ? undefined : message.key.toString('utf8');
-    const position = { topic, partition, offset: message.offset };
+    const { offset, value } = message;
     let envelope: MessageEnvelope;
     try {
-      if (message.value === null)
-        throw new Error(`Kafka message ${partition}:${message.offset} has no value`);
-      envelope = codec.decode(message.value, headers);
+      if (value === null) throw new Error(`Kafka message ${partition}:${offset} has no value`);
+      envelope = codec.decode(value, headers);
     } catch (error) {
-      await this.#deadLetter(position, undefined, message.value ?? undefined, key, headers, error, 1);
-      return;
+      return this.#deadLetter(
+        partition,
+        offset,
+        undefined,
+        value ?? undefined,
+        key,
+        { ...headers },
+        error,
+        1,
+      );
     }
-    const brokerMessage: BrokerMessage = {
-      envelope: envelope as MessageEnvelope<Record<string, unknown>>,
+    const brokerMessage = new DecodedBrokerMessage(
+      envelope,
       topic,
       key,
       headers,
-      attempt: 1,
-      brokerId: `${partition}:${message.offset}`,
-    };
+      codec,
+      1,
+      `${partition}:${offset}`,
+    );
+    let result: Promise<void> | void;
+    try {
+      result = this.#handler(brokerMessage);
+    } catch (error) {
+      return this.#retry(partition, offset, value, key, envelope, brokerMessage, error);
+    }
+    if (
+      result !== undefined &&
+      result !== null &&
+      typeof (result as { then?: unknown }).then === 'function'
+    ) {
+      return Promise.resolve(result as PromiseLike<void>).then(
+        () => this.#commit(partition, offset),
+        (error: unknown) => this.#retry(partition, offset, value, key, envelope, brokerMessage, error),
+      );
+    }
+    return this.#commit(partition, offset);
+  }
+
+  /** After the first attempt of a message threw `error`: backs off and tries again, then dead-letters it. */
+  async #retry(
+    partition: number,
+    offset: string,
+    body: Buffer,
+    key: string | undefined,
+    envelope: MessageEnvelope,
+    message: BrokerMessage,
+    error: unknown,
+  ): Promise<void> {
+    const { retry } = this.#settings;
     for (let attempt = 1; ; attempt++) {
-      brokerMessage.attempt = attempt;
+      if (attempt >= retry.maxAttempts) {
+        await this.#deadLetter(partition, offset, envelope, body, key, message.headers, error, attempt);
+        return;
+      }
       try {
-        await this.#handler(brokerMessage);
-      } catch (error) {
-        if (attempt >= retry.maxAttempts) {
-          await this.#deadLetter(
-            position,
-            envelope,
-            message.value ?? undefined,
-            key,
-            headers,
-            error,
-            attempt,
-          );
-          return;
-        }
-        try {
-          await sleep(backoffDelay(retry, attempt), signal);
-        } catch {
-          return; // stopping: left uncommitted, the group gets it again
-        }
+        await sleep(backoffDelay(retry, attempt), this.#stopping.signal);
+      } catch {
+        return; // stopping: left uncommitted, the group gets it again
+      }
+      message.attempt = attempt + 1;
+      try {
+        await this.#handler(message);
+      } catch (failure) {
+        error = failure;
         continue;
       }
-      await this.#commit(position);
+      await this.#commit(partition, offset);
       return;
     }
+  }
+
+  /**
+   * A message's headers as strings. The usual message of a Potter publisher carries only the
+   * codec's `content-type`: its headers are a shared object (read-only), without decoding bytes.
+   */
+  #wireHeaders(raw: KafkaJS.IHeaders | undefined): Readonly<Record<string, string>> {
+    if (raw === undefined) return {};
+    let plain = false;
+    for (const name in raw) {
+      if (name !== POTTER_HEADERS.contentType) {
+        plain = false;
+        break;
+      }
+      const value = raw[name];
+      plain = Buffer.isBuffer(value) && value.equals(this.#contentType);
+    }
+    return plain ? this.#plainHeaders : stringHeaders(raw);
   }
 
   /**
@@ -496,13 +613,10 @@ class KafkaTopicSubscription implements TopicSubscription {
    * `commitIntervalMs` (messages of a partition are handled in order, so the last one recorded is
    * the partition's commit point).
    */
-  async #commit(position: { topic: string; partition: number; offset: string }): Promise<void> {
-    this.#uncommitted.set(position.partition, (BigInt(position.offset) + 1n).toString());
+  #commit(partition: number, offset: string): Promise<void> | void {
+    this.#uncommitted.set(partition, offset);
     const interval = this.#bus.options.commitIntervalMs;
-    if (interval <= 0) {
-      await this.#flushCommits();
-      return;
-    }
+    if (interval <= 0) return this.#flushCommits();
     this.#commitTimer ??= setTimeout(() => void this.#flushCommits(), interval);
   }
 
@@ -512,10 +626,11 @@ class KafkaTopicSubscription implements TopicSubscription {
     this.#commitTimer = undefined;
     this.#committing = this.#committing.then(async () => {
       if (this.#uncommitted.size === 0) return;
-      const offsets = [...this.#uncommitted].map(([partition, offset]) => ({
+      // The position to commit is the next offset to read.
+      const offsets = [...this.#uncommitted].map(([partition, handled]) => ({
         topic: this.topic,
         partition,
-        offset,
+        offset: (BigInt(handled) + 1n).toString(),
       }));
       this.#uncommitted.clear();
       try {
@@ -534,7 +649,8 @@ class KafkaTopicSubscription implements TopicSubscription {
   }
 
   async #deadLetter(
-    position: { topic: string; partition: number; offset: string },
+    partition: number,
+    offset: string,
     envelope: MessageEnvelope | undefined,
     body: Buffer | undefined,
     key: string | undefined,
@@ -554,15 +670,14 @@ class KafkaTopicSubscription implements TopicSubscription {
     });
     const dlqEnvelope = deadLetterEnvelope(letter);
     const dlqTopic = deadLetterTopic(this.topic);
-    const codec = this.#bus.options.codec;
     for (let failures = 0; ; failures++) {
       try {
         await this.#bus.ensureTopics([dlqTopic]);
         await this.#bus.send(dlqTopic, [
           {
             key: key ?? null,
-            value: codec.encode(dlqEnvelope),
-            headers: envelopeHeaders(dlqEnvelope, codec, deadLetterHeaders(letter)),
+            value: this.#bus.encode(dlqEnvelope),
+            headers: this.#bus.wireHeaders(dlqEnvelope, deadLetterHeaders(letter)),
           },
         ]);
         break;
@@ -582,12 +697,14 @@ class KafkaTopicSubscription implements TopicSubscription {
     this.#log.warn('A message went to the dead-letter topic.', {
       topic: this.topic,
       group: this.group,
-      brokerId: `${position.partition}:${position.offset}`,
+      brokerId: `${partition}:${offset}`,
       error: letter.error,
     });
-    await this.#commit(position);
+    await this.#commit(partition, offset);
   }
 }
+
+const DONE: Promise<void> = Promise.resolve();
 
 /** Kafka headers (Buffers, strings, or lists of them) as strings; a repeated header keeps its last value. */
 function stringHeaders(headers: KafkaJS.IHeaders | undefined): Record<string, string> {

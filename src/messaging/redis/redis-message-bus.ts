@@ -13,7 +13,8 @@ import type {
   SubscribeToTopicOptions,
   TopicSubscription,
 } from '../message-bus';
-import { encodeJsonText, envelopeHeaders, jsonCodec, type MessageCodec } from '../codecs';
+import { DecodedBrokerMessage } from '../broker-message';
+import { encodeJsonText, jsonCodec, type MessageCodec } from '../codecs';
 import { createDeadLetter, deadLetterEnvelope, deadLetterHeaders, deadLetterTopic } from '../dead-letter';
 import { KeyedDispatcher } from './keyed-dispatcher';
 import {
@@ -341,50 +342,6 @@ interface HeldEntry {
   touchedAt: number;
 }
 
-/**
- * The message handed to a handler: its `headers` (the stored ones plus those derived from the
- * envelope) are built on first read, as most handlers never look at them.
- */
-class RedisBrokerMessage implements BrokerMessage {
-  envelope: MessageEnvelope<Record<string, unknown>>;
-  topic: string;
-  key: string | undefined;
-  attempt: number;
-  brokerId: string;
-  /** The envelope as decoded (the headers derive from it, whatever a handler does to `envelope`). */
-  readonly #decoded: MessageEnvelope;
-  readonly #stored: Readonly<Record<string, string>>;
-  readonly #codec: MessageCodec;
-  #headers: Record<string, string> | undefined;
-
-  constructor(
-    envelope: MessageEnvelope,
-    topic: string,
-    key: string | undefined,
-    stored: Readonly<Record<string, string>>,
-    codec: MessageCodec,
-    attempt: number,
-    brokerId: string,
-  ) {
-    this.envelope = envelope as MessageEnvelope<Record<string, unknown>>;
-    this.#decoded = envelope;
-    this.topic = topic;
-    this.key = key;
-    this.attempt = attempt;
-    this.brokerId = brokerId;
-    this.#stored = stored;
-    this.#codec = codec;
-  }
-
-  get headers(): Record<string, string> {
-    return (this.#headers ??= envelopeHeaders(this.#decoded, this.#codec, this.#stored));
-  }
-
-  set headers(headers: Record<string, string>) {
-    this.#headers = headers;
-  }
-}
-
 class StoppedError extends Error {}
 
 /** A consumer of a group on the streams of a topic. @internal */
@@ -656,7 +613,7 @@ class RedisTopicSubscription implements TopicSubscription {
     } catch (error) {
       return this.#deadLetter(held, undefined, { ...held.headers }, error, firstAttempt);
     }
-    const message = new RedisBrokerMessage(
+    const message = new DecodedBrokerMessage(
       envelope,
       this.topic,
       key,
