@@ -1,0 +1,575 @@
+/**
+ * One variant of the saga benchmark in its own process (forked by `saga.bench.ts` with the variant
+ * id as its argument); see `protocol.ts` for the variants. A run is `concurrency` loops, each
+ * starting a saga and awaiting its end, then the next, for `durationMs`; the sagas still running
+ * at the deadline are finished and counted. Every run starts from an empty table, uses a new
+ * orchestrator, and is checked afterwards (every saga `completed` with its three steps' writes).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Client, Pool } from 'pg';
+import { packageVersion } from '../eventstore/worker-runtime';
+import {
+  MemorySagaStore,
+  PgSqlClient,
+  SagaOrchestrator,
+  SqlSagaStore,
+  newId,
+  silentLogger,
+  type SagaLease,
+  type SagaRenewal,
+  type SagaState,
+  type SagaStatus,
+  type SagaStore,
+} from './potter-saga';
+import {
+  VARIANT_IDS,
+  type ParentMessage,
+  type VariantId,
+  type WorkerConfig,
+  type WorkerInfo,
+  type WorkerMessage,
+  type WriteCounts,
+} from './protocol';
+import { STEPS, checkFinished, makeOrder, orderSaga, type OrderContext } from './workload';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+// ---------------------------------------------------------------------------------------------------
+// Measuring
+
+/** Counts the persistence calls of a run by kind, and sums their wall time. */
+class WriteMeter {
+  counts: WriteCounts = {};
+  msByKind: WriteCounts = {};
+  ms = 0;
+
+  reset(): void {
+    this.counts = {};
+    this.msByKind = {};
+    this.ms = 0;
+  }
+
+  /** Runs `call`, counting it as `kind` and adding its time (also when it fails). */
+  async time<T>(kind: string, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await call();
+    } finally {
+      const ms = performance.now() - started;
+      this.ms += ms;
+      this.msByKind[kind] = (this.msByKind[kind] ?? 0) + ms;
+      this.counts[kind] = (this.counts[kind] ?? 0) + 1;
+    }
+  }
+}
+
+/** A {@link SagaStore} that passes every call on to `inner`, counted and timed by `meter`. */
+class MeteredSagaStore implements SagaStore {
+  constructor(
+    private readonly inner: SagaStore,
+    private readonly meter: WriteMeter,
+  ) {}
+
+  create(state: SagaState, lease: SagaLease): Promise<void> {
+    return this.meter.time('create', () => this.inner.create(state, lease));
+  }
+  save(state: SagaState, lease: SagaLease): Promise<void> {
+    return this.meter.time('save', () => this.inner.save(state, lease));
+  }
+  load(sagaId: string): Promise<SagaState | undefined> {
+    return this.meter.time('load', () => this.inner.load(sagaId));
+  }
+  list(statuses?: readonly SagaStatus[]): Promise<SagaState[]> {
+    return this.meter.time('list', () => this.inner.list(statuses));
+  }
+  findOpen(sagaName: string, businessKey: string): Promise<SagaState | undefined> {
+    return this.meter.time('findOpen', () => this.inner.findOpen(sagaName, businessKey));
+  }
+  claim(lease: SagaLease, limit: number): Promise<SagaState[]> {
+    return this.meter.time('claim', () => this.inner.claim(lease, limit));
+  }
+  acquire(sagaId: string, lease: SagaLease): Promise<SagaState | undefined> {
+    return this.meter.time('acquire', () => this.inner.acquire(sagaId, lease));
+  }
+  renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]> {
+    return this.meter.time('renew', () => this.inner.renew(lease, sagaIds));
+  }
+  release(owner: string, sagaIds: readonly string[]): Promise<void> {
+    return this.meter.time('release', () => this.inner.release(owner, sagaIds));
+  }
+  requestCancel(sagaId: string, reason?: string): Promise<boolean> {
+    return this.meter.time('requestCancel', () => this.inner.requestCancel(sagaId, reason));
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** CPU time of this process and of the server processes of the variant's connections (from /proc). */
+class CpuMeter {
+  readonly #client: Client;
+  readonly #applicationName: string;
+  readonly #ticksPerSecond: number;
+  #readable = true;
+
+  constructor(connectionString: string, applicationName: string) {
+    this.#client = new Client({ connectionString, application_name: `${applicationName}_meter` });
+    this.#applicationName = applicationName;
+    let ticks = 100;
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      // keep the usual 100 Hz
+    }
+    this.#ticksPerSecond = ticks;
+  }
+
+  async connect(): Promise<void> {
+    await this.#client.connect();
+  }
+
+  async sample(): Promise<{ node: NodeJS.CpuUsage; pg: Map<number, number> | null }> {
+    return { pg: await this.#backends(), node: process.cpuUsage() };
+  }
+
+  async since(before: { node: NodeJS.CpuUsage; pg: Map<number, number> | null }): Promise<{
+    nodeCpuMs: number;
+    pgCpuMs: number | null;
+  }> {
+    const node = process.cpuUsage(before.node);
+    const after = await this.#backends();
+    let pgCpuMs: number | null = null;
+    if (before.pg && after && after.size > 0) {
+      pgCpuMs = 0;
+      for (const [pid, ms] of after) pgCpuMs += ms - (before.pg.get(pid) ?? 0);
+    }
+    return { nodeCpuMs: (node.user + node.system) / 1000, pgCpuMs };
+  }
+
+  close(): Promise<void> {
+    return this.#client.end();
+  }
+
+  /** CPU ms so far of each server process whose `application_name` is the variant's. */
+  async #backends(): Promise<Map<number, number> | null> {
+    if (!this.#readable) return null;
+    const { rows } = await this.#client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+      [this.#applicationName],
+    );
+    const cpu = new Map<number, number>();
+    for (const { pid } of rows) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'ENOENT') continue;
+        this.#readable = false;
+        return null;
+      }
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      cpu.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / this.#ticksPerSecond);
+    }
+    return cpu;
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/**
+ * `concurrency` loops, each running one saga after the other until `durationMs` have passed; the
+ * sagas running at the deadline are awaited (and counted). Resolves once the last one ended.
+ */
+async function drive(
+  concurrency: number,
+  durationMs: number,
+  runOne: (n: number) => Promise<void>,
+  numbering: { next: number },
+): Promise<{ elapsedMs: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const n = numbering.next++;
+        const sagaStarted = performance.now();
+        await runOne(n);
+        latencies.push(performance.now() - sagaStarted);
+      }
+    }),
+  );
+  return { elapsedMs: performance.now() - started, latencies };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Variants
+
+/** One prepared run of a variant: its saga, and the checks once it is over. */
+interface Runner {
+  runOne(n: number): Promise<void>;
+  /** Untimed: checks that `sagas` sagas completed (in the store or table too), and cleans up. */
+  finish(sagas: number): Promise<void>;
+}
+
+interface Variant {
+  info: Omit<WorkerInfo, 'variant' | 'setupMs' | 'recordJsonChars'>;
+  meter: WriteMeter;
+  /** Untimed: an empty table, a new orchestrator. */
+  prepare(label: string): Promise<Runner>;
+  /** The JSON of what the variant persisted last for a saga that finished (after a run). */
+  sampleRecord(): Promise<string>;
+  close(): Promise<void>;
+}
+
+const SAGA = orderSaga();
+/** The statuses the orchestrator saves a 3-step saga in, in order (for the `store` variant). */
+const COMPLETED: SagaStatus = 'completed';
+
+/** The PostgreSQL side every PostgreSQL variant shares: the pool under test and a housekeeping client. */
+async function postgres(
+  config: WorkerConfig,
+): Promise<{ pool: Pool; admin: Client; table: (name: string) => string }> {
+  const pool = new Pool({ connectionString: config.systemConnectionString, max: config.poolSize });
+  pool.on('error', () => undefined);
+  const admin = new Client({ connectionString: config.connectionString });
+  await admin.connect();
+  return { pool, admin, table: (name) => `"${config.schema}".${name}` };
+}
+
+/** (c) the limit: the three steps called directly, one `INSERT` of the context per step. */
+async function rawVariant(config: WorkerConfig): Promise<Variant> {
+  const { pool, admin, table } = await postgres(config);
+  const meter = new WriteMeter();
+  const insert = `INSERT INTO ${table('saga_steps')} (saga_id, step, context) VALUES ($1, $2, $3::jsonb)`;
+  return {
+    meter,
+    info: {
+      libraries: [`pg ${packageVersion('pg')}`],
+      notes: [
+        `pg.Pool (max ${config.poolSize}); per saga: a new UUID v7, then for each step: execute(context), then`,
+        `pool.query(unnamed) ${insert.replace(/\s+/g, ' ')} with JSON.stringify(context)`,
+        'saga_steps: (saga_id text, step text, context jsonb, recorded_at timestamptz default now(), PRIMARY KEY (saga_id, step))',
+      ],
+    },
+    async prepare(label) {
+      await admin.query(`TRUNCATE ${table('saga_steps')}`);
+      return {
+        async runOne(n) {
+          const sagaId = newId();
+          const context = makeOrder(n);
+          for (const step of STEPS) {
+            step.execute(context);
+            await meter.time('insert', () =>
+              pool.query(insert, [sagaId, step.name, JSON.stringify(context)]),
+            );
+          }
+        },
+        async finish(sagas) {
+          const { rows } = await admin.query<{ rows: string; sagas: string; finished: string }>(
+            `SELECT count(*) AS rows, count(DISTINCT saga_id) AS sagas,
+                    count(*) FILTER (WHERE step = 'ship' AND context->>'shipmentId' IS NOT NULL) AS finished
+               FROM ${table('saga_steps')}`,
+          );
+          const row = rows[0]!;
+          if (Number(row.rows) !== 3 * sagas || Number(row.sagas) !== sagas || Number(row.finished) !== sagas)
+            throw new Error(`${label}: ${JSON.stringify(row)} in saga_steps after ${sagas} sagas`);
+        },
+      };
+    },
+    async sampleRecord() {
+      const { rows } = await admin.query<{ context: string }>(
+        `SELECT context::text AS context FROM ${table('saga_steps')} WHERE step = 'ship' LIMIT 1`,
+      );
+      return rows[0]?.context ?? '';
+    },
+    async close() {
+      await pool.end();
+      await admin.end();
+    },
+  };
+}
+
+/** (a) and (b): `SagaOrchestrator` over `MemorySagaStore` or `SqlSagaStore`. */
+async function orchestratorVariant(variant: 'memory' | 'sql', config: WorkerConfig): Promise<Variant> {
+  const pg = variant === 'sql' ? await postgres(config) : undefined;
+  const client = pg === undefined ? undefined : new PgSqlClient({ pool: pg.pool });
+  const meter = new WriteMeter();
+  let last: SagaState | undefined;
+  return {
+    meter,
+    info: {
+      libraries: [
+        `potter ${packageVersion('potter')} (this checkout's src/saga, compiled with the benchmark)`,
+        ...(pg === undefined ? [] : [`pg ${packageVersion('pg')}`]),
+      ],
+      notes: [
+        variant === 'memory'
+          ? 'new SagaOrchestrator({ store: new MemorySagaStore(), logger: silentLogger }) per run'
+          : `new SagaOrchestrator({ store: new SqlSagaStore(new PgSqlClient({ pool }), { schema }), logger: silentLogger }) per run; pg.Pool (max ${config.poolSize})`,
+        "defineSaga('bench-order'): 3 steps (reserve, charge, ship), each execute writes into the context, each has a compensate (not run); no retry, no timeout, no publisher",
+        'per saga: const handle = await orchestrator.start(saga, order); await handle.result (checked: completed, 3 writes in the context)',
+        'the store is wrapped to count and time its calls (two performance.now() per call)',
+        'the orchestrator is not resumed (no claim loop); the lease heartbeat runs as usual (every leaseMs / 3 = 10 s)',
+      ],
+    },
+    async prepare(label) {
+      if (pg !== undefined) await pg.admin.query(`TRUNCATE ${pg.table('sagas')}`);
+      const inner =
+        client === undefined ? new MemorySagaStore() : new SqlSagaStore(client, { schema: config.schema });
+      const orchestrator = new SagaOrchestrator({
+        store: new MeteredSagaStore(inner, meter),
+        logger: silentLogger,
+      });
+      return {
+        async runOne(n) {
+          const handle = await orchestrator.start(SAGA, makeOrder(n));
+          const state = await handle.result;
+          if (state.status !== COMPLETED)
+            throw new Error(`${label}: saga ${state.sagaId} ended ${state.status}`);
+          checkFinished(label, state.context);
+          last = state;
+        },
+        async finish(sagas) {
+          await orchestrator.stop();
+          if (pg === undefined) {
+            const completed = await inner.list([COMPLETED]);
+            if (completed.length !== sagas || (await inner.list()).length !== 0)
+              throw new Error(`${label}: ${completed.length} completed sagas in the store after ${sagas}`);
+            return;
+          }
+          await checkSagasTable(label, pg.admin, pg.table('sagas'), sagas);
+        },
+      };
+    },
+    async sampleRecord() {
+      return JSON.stringify(last ?? null);
+    },
+    async close() {
+      await client?.close();
+      await pg?.pool.end();
+      await pg?.admin.end();
+    },
+  };
+}
+
+async function checkSagasTable(label: string, admin: Client, table: string, sagas: number): Promise<void> {
+  const { rows } = await admin.query<{ rows: string; finished: string }>(
+    `SELECT count(*) AS rows,
+            count(*) FILTER (WHERE status = 'completed' AND version = 9 AND owner IS NULL
+                               AND state->'context'->>'shipmentId' IS NOT NULL) AS finished
+       FROM ${table}`,
+  );
+  const row = rows[0]!;
+  if (Number(row.rows) !== sagas || Number(row.finished) !== sagas)
+    throw new Error(`${label}: ${JSON.stringify(row)} in sagas after ${sagas} sagas`);
+}
+
+/**
+ * Diagnostic: `SqlSagaStore` alone, written the way the orchestrator writes a 3-step saga — a
+ * `create` (pending), a `save` for each transition (running; each step started, then completed;
+ * completed), each with the whole state — the steps called directly in between. No orchestrator
+ * (no FSM, abort signals, snapshots by `structuredClone`, promise chain).
+ */
+async function storeVariant(config: WorkerConfig): Promise<Variant> {
+  const pg = await postgres(config);
+  const client = new PgSqlClient({ pool: pg.pool });
+  const meter = new WriteMeter();
+  const store = new MeteredSagaStore(new SqlSagaStore(client, { schema: config.schema }), meter);
+  const lease: SagaLease = { owner: newId(), leaseMs: 30_000 };
+  let last: SagaState | undefined;
+  return {
+    meter,
+    info: {
+      libraries: [
+        `potter ${packageVersion('potter')} (this checkout's SqlSagaStore)`,
+        `pg ${packageVersion('pg')}`,
+      ],
+      notes: [
+        `new SqlSagaStore(new PgSqlClient({ pool }), { schema }); pg.Pool (max ${config.poolSize})`,
+        'per saga: create(pending), save(running), for each step: save(step started), execute(context), save(step completed); save(completed) — 9 writes, the state the orchestrator would save',
+      ],
+    },
+    async prepare(label) {
+      await pg.admin.query(`TRUNCATE ${pg.table('sagas')}`);
+      return {
+        async runOne(n) {
+          const now = Date.now();
+          const sagaId = newId();
+          const state: { -readonly [K in keyof SagaState<OrderContext>]: SagaState<OrderContext>[K] } & {
+            completedSteps: string[];
+            attempts: Record<string, number>;
+          } = {
+            sagaId,
+            sagaName: SAGA.name,
+            correlationId: sagaId,
+            status: 'pending',
+            context: makeOrder(n),
+            completedSteps: [],
+            skippedSteps: [],
+            compensatedSteps: [],
+            attempts: {},
+            compensationAttempts: {},
+            startedAt: now,
+            updatedAt: now,
+            version: 1,
+          };
+          await store.create(state, lease);
+          const save = async (): Promise<void> => {
+            state.version += 1;
+            state.updatedAt = Date.now();
+            await store.save(state, lease);
+          };
+          state.status = 'running';
+          await save();
+          for (const step of STEPS) {
+            state.attempts[step.name] = 1;
+            state.currentStep = step.name;
+            await save();
+            step.execute(state.context);
+            state.completedSteps.push(step.name);
+            await save();
+          }
+          delete state.currentStep;
+          state.status = COMPLETED;
+          await save();
+          checkFinished(label, state.context);
+          last = state;
+        },
+        finish: (sagas) => checkSagasTable(label, pg.admin, pg.table('sagas'), sagas),
+      };
+    },
+    async sampleRecord() {
+      return JSON.stringify(last ?? null);
+    },
+    async close() {
+      await client.close();
+      await pg.pool.end();
+      await pg.admin.end();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) {
+      reject(new Error('this file runs as a worker of saga.bench.js (forked with an IPC channel)'));
+      return;
+    }
+    process.send(message, undefined, {}, (error: Error | null) => (error ? reject(error) : resolve()));
+  });
+}
+
+function main(): void {
+  const id = process.argv[2] as VariantId;
+  if (!VARIANT_IDS.includes(id)) throw new Error(`unknown variant "${String(id)}"`);
+  let variant: Variant | undefined;
+  let cpu: CpuMeter | undefined;
+  const numbering = { next: 0 };
+
+  const handle = async (message: ParentMessage): Promise<WorkerMessage> => {
+    switch (message.kind) {
+      case 'setup': {
+        const started = performance.now();
+        const config = message.config;
+        cpu = new CpuMeter(config.connectionString, config.applicationName);
+        await cpu.connect();
+        variant =
+          id === 'raw'
+            ? await rawVariant(config)
+            : id === 'store'
+              ? await storeVariant(config)
+              : await orchestratorVariant(id, config);
+        // Untimed: JIT, connections, the tables' pages.
+        const runner = await variant.prepare(`${id} warmup`);
+        const warmup = await drive(
+          config.warmupConcurrency,
+          config.warmupMs,
+          (n) => runner.runOne(n),
+          numbering,
+        );
+        const recordJsonChars = (await variant.sampleRecord()).length;
+        await runner.finish(warmup.latencies.length);
+        return {
+          kind: 'ready',
+          info: { ...variant.info, variant: id, setupMs: performance.now() - started, recordJsonChars },
+        };
+      }
+      case 'run': {
+        if (!variant || !cpu) throw new Error('run before setup');
+        const label = `${id} c${message.concurrency} r${message.round}`;
+        const runner = await variant.prepare(label);
+        variant.meter.reset();
+        gc?.();
+        const heapBefore = process.memoryUsage().heapUsed;
+        const before = await cpu.sample();
+        const { elapsedMs, latencies } = await drive(
+          message.concurrency,
+          message.durationMs,
+          (n) => runner.runOne(n),
+          numbering,
+        );
+        const used = await cpu.since(before);
+        // What the run left reachable (the in-memory store's rows and its log of saves), after a gc.
+        gc?.();
+        const heapRetainedBytes = gc === undefined ? null : process.memoryUsage().heapUsed - heapBefore;
+        const writes = { ...variant.meter.counts };
+        const writeMs = variant.meter.ms;
+        const writeMsByKind = { ...variant.meter.msByKind };
+        await runner.finish(latencies.length);
+        const sorted = [...latencies].sort((a, b) => a - b);
+        return {
+          kind: 'result',
+          result: {
+            variant: id,
+            concurrency: message.concurrency,
+            round: message.round,
+            elapsedMs,
+            sagas: latencies.length,
+            latencyMs: {
+              mean: latencies.reduce((sum, x) => sum + x, 0) / Math.max(1, latencies.length),
+              p50: percentile(sorted, 50),
+              p99: percentile(sorted, 99),
+            },
+            writes,
+            writeMs,
+            writeMsByKind,
+            ...used,
+            heapRetainedBytes,
+          },
+        };
+      }
+      case 'teardown':
+        await variant?.close();
+        await cpu?.close();
+        return { kind: 'done' };
+    }
+  };
+
+  let queue = Promise.resolve();
+  process.on('message', (message: ParentMessage) => {
+    queue = queue
+      .then(() => handle(message))
+      .then(
+        (reply) => send(reply),
+        (error: unknown) =>
+          send({
+            kind: 'error',
+            message: error instanceof Error ? error.message : String(error),
+            stack: error instanceof Error ? error.stack : undefined,
+          }),
+      )
+      .then(() => {
+        if (message.kind === 'teardown') process.disconnect();
+      });
+  });
+}
+
+main();
