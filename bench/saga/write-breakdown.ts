@@ -15,7 +15,9 @@
  *                  step started, then one `save` per step that records its completion together with
  *                  the next step's start (the last one: `completed`) — the write count if the
  *                  orchestrator saved consecutive transitions together
+ * - `store-4-named` both: 4 writes, prepared
  * - `orchestrator` (b): `SagaOrchestrator` over `SqlSagaStore`, for reference
+ * - `orchestrator-named` the same, every statement of the store prepared
  *
  * It reports sagas/s, writes per saga, the mean wall time of a write, the CPU time per write of the
  * server processes and per saga of this process, and the share of the `sagas` updates that were
@@ -56,7 +58,17 @@ const ROUNDS = intFromEnv('DIAG_ROUNDS', 3);
 const TIME_MS = intFromEnv('DIAG_TIME_MS', 3000);
 const POOL_SIZE = intFromEnv('DIAG_POOL_SIZE', 10);
 const CONCURRENCY = (process.env['DIAG_CONCURRENCY'] || '1,32').split(',').map(Number);
-const ALL = ['raw', 'raw-named', 'store', 'store-named', 'store-ff50', 'store-4', 'orchestrator'] as const;
+const ALL = [
+  'raw',
+  'raw-named',
+  'store',
+  'store-named',
+  'store-ff50',
+  'store-4',
+  'store-4-named',
+  'orchestrator',
+  'orchestrator-named',
+] as const;
 type VariantId = (typeof ALL)[number];
 const ONLY = (process.env['DIAG_ONLY'] ?? '').split(',').filter((id) => id !== '');
 const VARIANTS: VariantId[] = ALL.filter((id) => ONLY.length === 0 || ONLY.includes(id));
@@ -170,12 +182,12 @@ async function runVariant(
   numbering: { next: number },
 ): Promise<Measured> {
   const schema = id === 'store-ff50' ? SCHEMA_FF : SCHEMA;
-  const applicationName = `potter_saga_diag_${id.replace('-', '_')}`;
+  const applicationName = `potter_saga_diag_${id.replaceAll('-', '_')}`;
   const url = new URL(CONNECTION_STRING);
   url.searchParams.set('application_name', applicationName);
   const pool = new Pool({ connectionString: url.toString(), max: POOL_SIZE });
   pool.on('error', () => undefined);
-  const client = id === 'store-named' ? new NamingClient({ pool }) : new PgSqlClient({ pool });
+  const client = id.endsWith('-named') ? new NamingClient({ pool }) : new PgSqlClient({ pool });
   const meter = new WriteMeter();
   const store = new MeteredSagaStore(new SqlSagaStore(client, { schema }), meter);
   const lease: SagaLease = { owner: newId(), leaseMs: 30_000 };
@@ -204,8 +216,10 @@ async function runVariant(
       case 'store-ff50':
         return everyTransition(store, lease, n);
       case 'store-4':
+      case 'store-4-named':
         return coalesced(store, lease, n);
-      case 'orchestrator': {
+      case 'orchestrator':
+      case 'orchestrator-named': {
         const state = await (await orchestrator.start(saga, makeOrder(n))).result;
         if (state.status !== 'completed') throw new Error(`saga ended ${state.status}`);
         return;
