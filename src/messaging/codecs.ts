@@ -110,15 +110,17 @@ export function toMessageEnvelope(value: unknown, codec = 'message'): MessageEnv
   const userHeaders: Record<string, string> = {};
   if (headers !== undefined) {
     if (!isRecord(headers)) throw invalid(codec, 'metadata.headers is not an object');
-    for (const [name, header] of Object.entries(headers)) {
+    for (const name in headers) {
+      if (!Object.prototype.hasOwnProperty.call(headers, name)) continue;
+      const header = headers[name];
       if (typeof header !== 'string') throw invalid(codec, `metadata.headers["${name}"] is not a string`);
       userHeaders[name] = header;
     }
   }
   const cleanMetadata: Record<string, unknown> = { correlationId, timestamp, schemaVersion };
-  for (const field of ['causationId', 'traceparent', 'tenantId']) {
-    optionalString(codec, metadata, field, cleanMetadata);
-  }
+  optionalString(codec, metadata, 'causationId', cleanMetadata);
+  optionalString(codec, metadata, 'traceparent', cleanMetadata);
+  optionalString(codec, metadata, 'tenantId', cleanMetadata);
   cleanMetadata.headers = userHeaders;
   return {
     id,

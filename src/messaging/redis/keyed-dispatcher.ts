@@ -58,6 +58,10 @@ export class KeyedDispatcher<T> {
   push(key: string | undefined, item: T): void {
     this.#size++;
     if (key === undefined) {
+      if (!this.#pumping && this.#ready.length === 0 && this.#running < this.#concurrency) {
+        this.#runNow(item); // nothing waits for a turn: no queueing
+        return;
+      }
       this.#ready.push({ key: undefined, item });
     } else {
       const queue = this.#queues.get(key);
@@ -77,6 +81,28 @@ export class KeyedDispatcher<T> {
   idle(): Promise<void> {
     if (this.#size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Runs a keyless item at once (nothing is waiting for a turn, and there is room). */
+  #runNow(item: T): void {
+    this.#running++;
+    this.#pumping = true;
+    let result: Promise<void> | void;
+    try {
+      result = this.#run(item);
+    } catch {
+      result = undefined; // `run` reports its own failures
+    } finally {
+      this.#pumping = false;
+    }
+    if (result !== undefined && result !== null && typeof result.then === 'function') {
+      void this.#finishLater(result, undefined, undefined);
+      return;
+    }
+    this.#finish(undefined, undefined);
+    if (this.#ready.length > 0)
+      this.#pump(); // items pushed from inside `run`
+    else this.#notifyIdle();
   }
 
   #pump(): void {
@@ -111,6 +137,10 @@ export class KeyedDispatcher<T> {
     } finally {
       this.#pumping = false;
     }
+    this.#notifyIdle();
+  }
+
+  #notifyIdle(): void {
     if (this.#size === 0 && this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];

@@ -329,8 +329,12 @@ interface SubscriptionSettings {
 interface HeldEntry {
   stream: string;
   id: string;
-  /** `<stream> <id>`, its key in the held map. */
-  heldKey: string;
+  /**
+   * `<stream> <id>`, its key in the held map, once it is in there: an entry is held only while it
+   * waits for its turn or its handling continues asynchronously (one handled synchronously, the
+   * usual case, is acknowledged before anything else can run).
+   */
+  heldKey: string | undefined;
   body: Buffer | undefined;
   key: string | undefined;
   /** The stored headers (extra headers and content type; not to be modified); Potter's are added once decoded. */
@@ -373,6 +377,9 @@ class RedisTopicSubscription implements TopicSubscription {
   #claimLoop: Promise<void> | undefined;
   #capacityWaiter: (() => void) | undefined;
   #acks = new Map<string, string[]>();
+  /** The stream of the last acknowledgement and its list in #acks (entries come stream by stream). */
+  #ackStream: string | undefined;
+  #ackIds: string[] | undefined;
   #ackFlush: Promise<void> | undefined;
   /** The read loop is taking a reply: it flushes the acknowledgements made meanwhile itself. */
   #accepting = false;
@@ -537,7 +544,7 @@ class RedisTopicSubscription implements TopicSubscription {
           if (!Array.isArray(entries)) continue;
           for (const entry of entries) {
             if (!Array.isArray(entry)) continue;
-            this.#accept(stream, String(entry[0]), entry[1] ?? null, 1, now);
+            this.#accept(stream, String(entry[0]), entry[1] ?? null, 1, now, false);
           }
         }
       } finally {
@@ -547,10 +554,20 @@ class RedisTopicSubscription implements TopicSubscription {
     }
   }
 
-  /** Takes an entry read or claimed: holds it and queues its handling behind its key. */
-  #accept(stream: string, id: string, fields: RawReply, attempt: number, now: number): void {
-    const heldKey = `${stream} ${id}`;
-    if (this.#held.has(heldKey)) return; // already being handled here (claimed back to ourselves)
+  /**
+   * Takes an entry read or claimed: handles it at once when its key's turn allows and the handler
+   * returns synchronously; else holds it until it is done.
+   */
+  #accept(
+    stream: string,
+    id: string,
+    fields: RawReply,
+    attempt: number,
+    now: number,
+    claimed: boolean,
+  ): void {
+    // A new entry (`>`) cannot be held already; a claimed one may be ours, still being handled.
+    if (claimed && this.#held.has(`${stream} ${id}`)) return;
     let body: Buffer | undefined;
     let key: string | undefined;
     let headers: Record<string, string> | undefined;
@@ -580,19 +597,33 @@ class RedisTopicSubscription implements TopicSubscription {
       headers ??= {};
       if (contentType !== undefined) headers[CONTENT_TYPE] = contentType;
     }
-    const held: HeldEntry = { stream, id, heldKey, body, key, headers, headerError, attempt, touchedAt: now };
-    this.#held.set(heldKey, held);
+    const held: HeldEntry = {
+      stream,
+      id,
+      heldKey: undefined,
+      body,
+      key,
+      headers,
+      headerError,
+      attempt,
+      touchedAt: now,
+    };
     this.#dispatcher.push(key, held);
+    // Not done yet (waiting for its turn, or handled asynchronously): hold it until it is.
+    if (held.heldKey === undefined) {
+      held.heldKey = `${stream} ${id}`;
+      this.#held.set(held.heldKey, held);
+    }
   }
 
-  #knownContentType: Buffer | undefined;
   #plainHeaders: Readonly<Record<string, string>> | undefined;
+  #contentTypeBytes: Buffer | undefined;
 
   /** The content type field as a string (the codec's own without decoding it again). */
   #contentTypeOf(value: RawReply | undefined): string {
     const contentType = this.#bus.options.codec.contentType;
-    this.#knownContentType ??= Buffer.from(contentType);
-    return Buffer.isBuffer(value) && value.equals(this.#knownContentType) ? contentType : String(value);
+    this.#contentTypeBytes ??= Buffer.from(contentType, 'utf8');
+    return Buffer.isBuffer(value) && sameBytes(value, this.#contentTypeBytes) ? contentType : String(value);
   }
 
   // ---- handling ----
@@ -686,18 +717,32 @@ class RedisTopicSubscription implements TopicSubscription {
 
   /** Forgets an entry without acknowledging it: it stays pending in the group and gets reclaimed. */
   #release(held: HeldEntry): void {
-    this.#held.delete(held.heldKey);
-    this.#wakeReader();
+    this.#forget(held);
   }
 
   #ack(held: HeldEntry): void {
-    let ids = this.#acks.get(held.stream);
-    if (!ids) this.#acks.set(held.stream, (ids = []));
+    let ids = held.stream === this.#ackStream ? this.#ackIds : undefined;
+    if (ids === undefined) {
+      ids = this.#acks.get(held.stream);
+      if (!ids) this.#acks.set(held.stream, (ids = []));
+      this.#ackStream = held.stream;
+      this.#ackIds = ids;
+    }
     ids.push(held.id);
-    this.#held.delete(held.heldKey);
     if (this.#ackFlush === undefined && !this.#accepting) {
       this.#ackFlush = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushAcks());
     }
+    this.#forget(held);
+  }
+
+  /** Marks an entry done here (acknowledged or released). */
+  #forget(held: HeldEntry): void {
+    if (held.heldKey === undefined) {
+      held.heldKey = ''; // done before it was held: #accept must not hold it any more
+      return;
+    }
+    if (held.heldKey === '') return;
+    this.#held.delete(held.heldKey);
     this.#wakeReader();
   }
 
@@ -710,6 +755,8 @@ class RedisTopicSubscription implements TopicSubscription {
     if (this.#acks.size === 0) return;
     const acks = this.#acks;
     this.#acks = new Map();
+    this.#ackStream = undefined;
+    this.#ackIds = undefined;
     const write = (async () => {
       try {
         const client = await this.#bus.connection();
@@ -873,7 +920,7 @@ class RedisTopicSubscription implements TopicSubscription {
     });
     for (const entry of entries) {
       const id = String(entry[0]);
-      this.#accept(stream, id, entry[1] ?? null, Math.max(1, deliveries.get(id) ?? 1), now);
+      this.#accept(stream, id, entry[1] ?? null, Math.max(1, deliveries.get(id) ?? 1), now, true);
     }
     return next;
   }
@@ -1043,20 +1090,39 @@ export function partitionOfKey(key: string, partitions: number): number {
   return (hash >>> 0) % partitions;
 }
 
-const FIELD_NAMES = new Map([BODY, CONTENT_TYPE, KEY, HEADERS].map((name) => [name.length, name]));
+const BODY_BYTES = Buffer.from(BODY);
+const CONTENT_TYPE_BYTES = Buffer.from(CONTENT_TYPE);
+const KEY_BYTES = Buffer.from(KEY);
+const HEADERS_BYTES = Buffer.from(HEADERS);
 
 /** A field name: one of the known ones without decoding the bytes when it can, else the string. */
 function fieldName(raw: RawReply | undefined): string {
   if (Buffer.isBuffer(raw)) {
-    const known = FIELD_NAMES.get(raw.length);
-    if (known !== undefined && sameAscii(raw, known)) return known;
+    // The known names have different lengths.
+    switch (raw.length) {
+      case 4:
+        if (sameBytes(raw, BODY_BYTES)) return BODY;
+        break;
+      case 12:
+        if (sameBytes(raw, CONTENT_TYPE_BYTES)) return CONTENT_TYPE;
+        break;
+      case 3:
+        if (sameBytes(raw, KEY_BYTES)) return KEY;
+        break;
+      case 7:
+        if (sameBytes(raw, HEADERS_BYTES)) return HEADERS;
+        break;
+    }
     return raw.toString('utf8');
   }
   return String(raw);
 }
 
-function sameAscii(bytes: Buffer, text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (bytes[i] !== text.charCodeAt(i)) return false;
+/** Byte equality, in JS: for a few bytes cheaper than `Buffer.equals` (a native call). */
+function sameBytes(bytes: Buffer, known: Buffer): boolean {
+  const length = known.length;
+  if (bytes.length !== length) return false;
+  for (let i = 0; i < length; i++) if (bytes[i] !== known[i]) return false;
   return true;
 }
 
