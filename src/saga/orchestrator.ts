@@ -163,6 +163,14 @@ interface SagaRun<Ctx> {
   state: RunState<Ctx>;
   /** Set once the forward path is over (cancel is refused from then on). */
   forwardDone: boolean;
+  /**
+   * Resumed run: the steps whose attempt was in flight when the previous owner stopped. Each is
+   * run again; one the forward path never gets back to (the saga is cancelled or timed out first)
+   * is compensated, its effect being unknown.
+   */
+  readonly inFlight: Set<string>;
+  /** Resumed run: the compensation in flight when the previous owner stopped (run again, same attempt). */
+  compensationInFlight: string | undefined;
   /** Set when this instance no longer holds the saga (lost lease, or stopping): nothing more is written. */
   detached: SagaOwnershipLostError | undefined;
   /** Saves and publications, chained so they happen in order. */
@@ -218,7 +226,8 @@ export class SagaOrchestrator {
     this.#logger = options.logger ?? createConsoleLogger();
     this.instanceId = options.instanceId ?? newId();
     const leaseMs = options.leaseMs ?? 30_000;
-    if (!(leaseMs > 0)) throw new ConfigurationError('SagaOrchestrator: leaseMs must be positive.', { leaseMs });
+    if (!(leaseMs > 0))
+      throw new ConfigurationError('SagaOrchestrator: leaseMs must be positive.', { leaseMs });
     this.#lease = { owner: this.instanceId, leaseMs };
     this.#resumeIntervalMs = options.resumeIntervalMs ?? leaseMs / 2;
     this.#resumeBatchSize = options.resumeBatchSize ?? 100;
@@ -255,14 +264,34 @@ export class SagaOrchestrator {
   /**
    * Starts resuming: claims every unfinished saga of a registered definition that no live instance
    * holds and runs it on from its last saved state, then claims orphaned sagas (whose owner died)
-   * every `resumeIntervalMs`. Resolves after the first claim round. (The holds of the sagas running
-   * here are renewed whether or not `resume` was called.)
+   * every `resumeIntervalMs`. Resolves after the first claim round; when that round fails (the
+   * store is down), rejects with its error, and the next rounds go on. (The holds of the sagas
+   * running here are renewed whether or not `resume` was called.)
    */
   async resume(): Promise<void> {
     if (this.#resuming) return;
     this.#resuming = true;
-    await this.#timerService?.start();
-    await this.resumeNow();
+    try {
+      await this.#timerService?.start();
+    } catch (error) {
+      this.#resuming = false;
+      throw error;
+    }
+    // On the loop, so that stop() waits for it.
+    const first = this.#loop.then(() => this.resumeNow());
+    this.#loop = first.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await first;
+    } finally {
+      // Even when the first round failed (store down): the next rounds claim what it could not.
+      if (this.#resuming) this.#scheduleClaims();
+    }
+  }
+
+  #scheduleClaims(): void {
     const tick = (): void => {
       this.#claimTimer = undefined;
       if (!this.#resuming) return;
@@ -327,29 +356,49 @@ export class SagaOrchestrator {
    */
   async resumeNow(): Promise<string[]> {
     const resumed: string[] = [];
-    for (;;) {
-      const claimed = await this.store.claim(this.#lease, this.#resumeBatchSize);
-      const mine: string[] = [];
-      const unknown: string[] = [];
-      for (const state of claimed) {
-        const definition = this.#definitions.get(state.sagaName);
-        if (definition === undefined || this.#runs.has(state.sagaId)) {
+    // Claimed sagas not run here (unknown definitions, or failed already in this round) stay held
+    // until the round ends, so the next batches get past them; then they are released.
+    const unknown: string[] = [];
+    const leftover: string[] = [];
+    const seen = new Set<string>();
+    try {
+      for (;;) {
+        const claimed = await this.store.claim(this.#lease, this.#resumeBatchSize);
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        const mine: { definition: SagaDefinition<any>; state: SagaState }[] = [];
+        for (const state of claimed) {
+          const definition = this.#definitions.get(state.sagaName);
+          if (this.#runs.has(state.sagaId)) continue;
           if (definition === undefined) unknown.push(state.sagaId);
-          continue;
+          else if (seen.has(state.sagaId)) leftover.push(state.sagaId);
+          else mine.push({ definition, state });
+          seen.add(state.sagaId);
         }
-        this.#resume(definition, state);
-        mine.push(state.sagaId);
+        if (mine.length > 0) {
+          // Cancellation or timeout requests recorded while nobody held them apply before anything runs.
+          const renewals = await this.store.renew(
+            this.#lease,
+            mine.map(({ state }) => state.sagaId),
+          );
+          const held = new Map(renewals.map((renewal) => [renewal.sagaId, renewal]));
+          for (const { definition, state } of mine) {
+            const renewal = held.get(state.sagaId);
+            if (renewal === undefined) continue;
+            this.#resume(definition, state, renewal.cancelRequested);
+            resumed.push(state.sagaId);
+          }
+        }
+        if (claimed.length < this.#resumeBatchSize) return resumed;
       }
+    } finally {
       if (unknown.length > 0) {
         this.#logger.warn('Unfinished sagas of unknown definitions were left for another instance', {
           sagaIds: unknown,
         });
-        await this.store.release(this.instanceId, unknown);
       }
-      resumed.push(...mine);
-      // Cancellation or timeout requests recorded while nobody held them.
-      if (mine.length > 0) await this.#applyRequests(await this.store.renew(this.#lease, mine));
-      if (claimed.length < this.#resumeBatchSize || unknown.length === claimed.length) return resumed;
+      if (unknown.length + leftover.length > 0) {
+        await this.store.release(this.instanceId, [...unknown, ...leftover]);
+      }
     }
   }
 
@@ -402,12 +451,17 @@ export class SagaOrchestrator {
       throw error;
     }
     if (this.#timerService !== undefined && run.state.deadlineAt !== undefined) {
-      await this.#timerService.schedule({
-        id: deadlineTimerId(sagaId),
-        kind: DEADLINE_TIMER,
-        dueAt: run.state.deadlineAt,
-        payload: { sagaId },
-      });
+      try {
+        await this.#timerService.schedule({
+          id: deadlineTimerId(sagaId),
+          kind: DEADLINE_TIMER,
+          dueAt: run.state.deadlineAt,
+          payload: { sagaId },
+        });
+      } catch (error) {
+        // The saga exists now: run it. Its deadline still holds (in-process, and on resume).
+        this.#logger.warn('Could not schedule a saga deadline timer', { sagaId, error });
+      }
     }
     try {
       await this.#transition(run, 'start', 'saga.started');
@@ -461,7 +515,12 @@ export class SagaOrchestrator {
   async retryCompensation<Ctx = unknown>(sagaId: string): Promise<SagaState<Ctx>> {
     const run = await this.#acquireFailed<Ctx>(sagaId, 'retry the compensation of');
     delete run.state.compensationError;
-    await this.#transition(run, 'retry_compensation');
+    try {
+      await this.#transition(run, 'retry_compensation');
+    } catch (error) {
+      await this.#abandon(run);
+      throw error;
+    }
     this.#launch(run, () => this.#compensateAndFinish(run));
     return run.settled.promise;
   }
@@ -477,11 +536,24 @@ export class SagaOrchestrator {
     try {
       if (note !== undefined) run.state.resolution = note;
       await this.#transition(run, 'resolve', 'saga.resolved');
-      this.#settle(run);
-    } finally {
-      this.#runs.delete(sagaId);
+    } catch (error) {
+      await this.#abandon(run);
+      throw error;
     }
+    this.#settle(run);
     return this.#snapshot(run);
+  }
+
+  /** Forgets a run that could not go on, and gives up its hold so any instance may act on it at once. */
+  async #abandon<Ctx>(run: SagaRun<Ctx>): Promise<void> {
+    const sagaId = run.state.sagaId;
+    if (this.#runs.get(sagaId) === run) this.#runs.delete(sagaId);
+    if (run.detached !== undefined) return;
+    try {
+      await this.store.release(this.instanceId, [sagaId]);
+    } catch (error) {
+      this.#logger.warn('Could not release a saga', { sagaId, error });
+    }
   }
 
   /** The sagas in one of `statuses` (default: the unfinished ones), from the store. */
@@ -499,13 +571,17 @@ export class SagaOrchestrator {
     if (stored.status !== 'compensation_failed') throw new SagaStateError(sagaId, stored.status, operation);
     const definition = this.#definitions.get(stored.sagaName) as SagaDefinition<Ctx> | undefined;
     if (definition === undefined) {
-      throw new ConfigurationError(`Cannot ${operation} saga ${sagaId}: no definition ${stored.sagaName} is registered.`, {
-        sagaId,
-        saga: stored.sagaName,
-      });
+      throw new ConfigurationError(
+        `Cannot ${operation} saga ${sagaId}: no definition ${stored.sagaName} is registered.`,
+        {
+          sagaId,
+          saga: stored.sagaName,
+        },
+      );
     }
     const state = (await this.store.acquire(sagaId, this.#lease)) as SagaState<Ctx> | undefined;
     if (state === undefined || state.status !== 'compensation_failed') {
+      if (state !== undefined) await this.store.release(this.instanceId, [sagaId]);
       throw new SagaStateError(sagaId, state?.status ?? stored.status, operation);
     }
     const run = this.#newRun(definition, state);
@@ -560,13 +636,17 @@ export class SagaOrchestrator {
 
   async #applyRequests(renewals: readonly { sagaId: string; cancelRequested?: string }[]): Promise<void> {
     for (const { sagaId, cancelRequested } of renewals) {
-      if (cancelRequested === undefined) continue;
       const run = this.#runs.get(sagaId);
-      if (run === undefined) continue;
-      if (cancelRequested === TIMEOUT_REQUEST) this.#timeoutLocal(run);
-      else this.#cancelLocal(run, cancelRequested === '' ? undefined : cancelRequested);
+      if (run !== undefined) this.#applyRequest(run, cancelRequested);
     }
     return Promise.resolve();
+  }
+
+  /** Applies a cancellation (or deadline) request recorded in the store, if any. */
+  #applyRequest<Ctx>(run: SagaRun<Ctx>, request: string | undefined): void {
+    if (request === undefined) return;
+    if (request === TIMEOUT_REQUEST) this.#timeoutLocal(run);
+    else this.#cancelLocal(run, request === '' ? undefined : request);
   }
 
   #detach<Ctx>(run: SagaRun<Ctx>, reason: SagaOwnershipLostError): void {
@@ -605,15 +685,48 @@ export class SagaOrchestrator {
         compensationAttempts: { ...copy.compensationAttempts },
       },
       forwardDone: state.status !== 'pending' && state.status !== 'running',
+      inFlight: new Set(),
+      compensationInFlight: undefined,
       detached: undefined,
       chain: Promise.resolve(),
       settled: deferred(),
     };
   }
 
-  #resume<Ctx>(definition: SagaDefinition<Ctx>, state: SagaState<Ctx>): void {
+  /**
+   * Runs a claimed saga on from its saved state. `request` is a cancellation (or deadline) request
+   * recorded while nobody held it: it applies before anything runs.
+   */
+  #resume<Ctx>(definition: SagaDefinition<Ctx>, state: SagaState<Ctx>, request: string | undefined): void {
     const run = this.#newRun(definition, state);
+    const saved = run.state;
+    if (saved.status === 'running') {
+      // Attempts in flight when the previous owner stopped: neither finished nor waiting for a retry.
+      for (const name of definition.stepNames) {
+        if (
+          (saved.attempts[name] ?? 0) > 0 &&
+          !saved.completedSteps.includes(name) &&
+          !saved.skippedSteps.includes(name) &&
+          saved.nextAttemptAt?.[name] === undefined
+        ) {
+          run.inFlight.add(name);
+        }
+      }
+    } else if (
+      saved.status === 'compensating' &&
+      saved.currentStep !== undefined &&
+      (saved.compensationAttempts[saved.currentStep] ?? 0) > 0 &&
+      !saved.compensatedSteps.includes(saved.currentStep) &&
+      saved.nextAttemptAt?.[saved.currentStep] === undefined
+    ) {
+      run.compensationInFlight = saved.currentStep;
+    }
     this.#runs.set(state.sagaId, run);
+    if (saved.cancelled === true && !run.forwardDone) {
+      // Cancelled, but the previous owner stopped before it started compensating.
+      run.controller.abort(new SagaCancelledError(saved.sagaId));
+    }
+    this.#applyRequest(run, request);
     this.#launch(run, async () => {
       if (run.state.status === 'pending') await this.#transition(run, 'start', 'saga.started');
       if (run.state.status === 'running') await this.#execute(run);
@@ -710,7 +823,10 @@ export class SagaOrchestrator {
         if (node.kind === 'parallel') {
           if (node.steps.every((branch) => run.state.completedSteps.includes(branch.name))) continue;
           await this.#runParallel(run, node, signal);
-        } else if (run.state.completedSteps.includes(node.name) || run.state.skippedSteps.includes(node.name)) {
+        } else if (
+          run.state.completedSteps.includes(node.name) ||
+          run.state.skippedSteps.includes(node.name)
+        ) {
           continue;
         } else if (node.when !== undefined && !node.when(run.state.context)) {
           run.state.skippedSteps.push(node.name);
@@ -724,6 +840,13 @@ export class SagaOrchestrator {
       run.forwardDone = true;
       disarm();
       if (run.detached !== undefined) throw run.detached;
+      // Attempts cut short by the previous owner's stop and never run again: their effect is unknown.
+      for (const name of run.inFlight) {
+        if (run.steps.get(name)?.compensate !== undefined && !run.state.completedSteps.includes(name)) {
+          run.state.completedSteps.push(name);
+        }
+      }
+      run.inFlight.clear();
       await this.#fail(run, signal.aborted ? signal.reason : error);
       return;
     }
@@ -815,11 +938,10 @@ export class SagaOrchestrator {
     }
     for (; ; attempt++) {
       signal.throwIfAborted();
+      // From here on, this attempt (and its outcome) stands for the one a previous owner left in flight.
+      run.inFlight.delete(name);
       run.state.attempts[name] = attempt;
-      if (run.state.nextAttemptAt !== undefined) {
-        delete run.state.nextAttemptAt[name];
-        if (Object.keys(run.state.nextAttemptAt).length === 0) delete run.state.nextAttemptAt;
-      }
+      clearRetry(run.state, name);
       if (!isParallelBranch(run, name)) run.state.currentStep = name;
       await this.#record(run, { type: 'saga.step.started', step: name, attempt });
       try {
@@ -841,7 +963,8 @@ export class SagaOrchestrator {
           run.state.completedSteps.push(name);
         }
         const wait = willRetry ? backoffDelay(policy, attempt, this.#random) : 0;
-        if (willRetry) run.state.nextAttemptAt = { ...run.state.nextAttemptAt, [name]: this.#clock.now() + wait };
+        if (willRetry)
+          run.state.nextAttemptAt = { ...run.state.nextAttemptAt, [name]: this.#clock.now() + wait };
         await this.#record(run, {
           type: 'saga.step.failed',
           step: name,
@@ -886,9 +1009,11 @@ export class SagaOrchestrator {
             controller.abort(new TimeoutError(`Saga ${run.definition.name} step ${step}`, timeoutMs)),
           );
     const signal = controller.signal;
+    // What the attempt left behind when it ends (waits it never awaited): released then.
+    const leftovers = new Set<() => void>();
     try {
       signal.throwIfAborted();
-      const args = this.#stepArgs(run, step, attempt, idempotencyKey, signal);
+      const args = this.#stepArgs(run, step, attempt, idempotencyKey, signal, leftovers);
       await new Promise<void>((resolve, reject) => {
         const onAbort = (): void => reject(signal.reason);
         signal.addEventListener('abort', onAbort, { once: true });
@@ -908,6 +1033,7 @@ export class SagaOrchestrator {
     } finally {
       disarm();
       unlink();
+      for (const release of [...leftovers]) release();
     }
   }
 
@@ -917,6 +1043,7 @@ export class SagaOrchestrator {
     attempt: number,
     idempotencyKey: string,
     signal: AbortSignal,
+    leftovers: Set<() => void>,
   ): StepArgs<Ctx> {
     const { sagaId, correlationId } = run.state;
     const sagaName = run.definition.name;
@@ -953,15 +1080,39 @@ export class SagaOrchestrator {
         eventClass: new (...args: never[]) => E,
         options: WaitForOptions<E> = {},
       ): Promise<E> {
-        if (eventBus === undefined) {
-          return Promise.reject(
-            new ConfigurationError(`Saga ${sagaName} step ${step}: the orchestrator has no event bus.`, {
-              saga: sagaName,
-              step,
-            }),
-          );
-        }
-        return waitForEvent(eventBus, timers, eventClass, options, correlationId, signal, `${sagaName}.${step}`);
+        const waiting =
+          eventBus === undefined
+            ? Promise.reject<E>(
+                new ConfigurationError(`Saga ${sagaName} step ${step}: the orchestrator has no event bus.`, {
+                  saga: sagaName,
+                  step,
+                }),
+              )
+            : waitForEvent(
+                eventBus,
+                timers,
+                eventClass,
+                options,
+                correlationId,
+                signal,
+                `${sagaName}.${step}`,
+                {
+                  onAttemptEnd: (release) => {
+                    leftovers.add(release);
+                    return () => leftovers.delete(release);
+                  },
+                  attemptOver: (typeName) =>
+                    new SagaStateError(
+                      sagaId,
+                      run.state.status,
+                      `wait for ${typeName} in step ${step} (its attempt ${attempt} is over) of`,
+                    ),
+                },
+              );
+        // The documented pattern starts waiting, then dispatches: when the dispatch throws, the wait
+        // is never awaited. Its rejection must not be reported as unhandled.
+        waiting.catch(() => undefined);
+        return waiting;
       },
     };
   }
@@ -978,15 +1129,25 @@ export class SagaOrchestrator {
   }
 
   async #compensateAndFinish<Ctx>(run: SagaRun<Ctx>): Promise<void> {
+    const detachSignal = run.detachController.signal;
     for (const name of this.#stepsToCompensate(run)) {
       const options = run.steps.get(name)!;
       const policy = resolveBackoff(
         options.compensationRetry ?? run.definition.options.compensationRetry ?? DEFAULT_COMPENSATION_RETRY,
       );
       run.state.currentStep = name;
+      // Resumed: a compensation in flight runs again with the same attempt number; one waiting for
+      // a retry waits what is left of its delay.
+      let rerun = run.compensationInFlight === name;
+      run.compensationInFlight = undefined;
+      const retryAt = run.state.nextAttemptAt?.[name];
+      if (retryAt !== undefined)
+        await delay(this.#timers, Math.max(0, retryAt - this.#clock.now()), detachSignal);
       for (let round = 1; ; round++) {
-        const attempt = (run.state.compensationAttempts[name] ?? 0) + 1;
+        const attempt = (run.state.compensationAttempts[name] ?? 0) + (rerun ? 0 : 1);
+        rerun = false;
         run.state.compensationAttempts[name] = attempt;
+        clearRetry(run.state, name);
         await this.#record(run, { type: 'saga.compensation.started', step: name, attempt });
         try {
           await this.#attempt(
@@ -996,12 +1157,15 @@ export class SagaOrchestrator {
             attempt,
             `${run.state.sagaId}:${name}:compensate`,
             options.timeoutMs,
-            run.detachController.signal,
+            detachSignal,
           );
         } catch (error) {
           if (run.detached !== undefined) throw run.detached;
           const willRetry = round < policy.maxAttempts;
           const info = errorInfo(error);
+          const wait = willRetry ? backoffDelay(policy, round, this.#random) : 0;
+          if (willRetry)
+            run.state.nextAttemptAt = { ...run.state.nextAttemptAt, [name]: this.#clock.now() + wait };
           await this.#record(run, {
             type: 'saga.compensation.failed',
             step: name,
@@ -1018,7 +1182,7 @@ export class SagaOrchestrator {
             this.#settle(run);
             return;
           }
-          await delay(this.#timers, backoffDelay(policy, round, this.#random), run.detachController.signal);
+          await delay(this.#timers, wait, detachSignal);
           continue;
         }
         if (run.detached !== undefined) throw run.detached;
@@ -1106,6 +1270,13 @@ export class SagaOrchestrator {
   }
 }
 
+/** Forgets the pending retry of `step` (the attempt it waited for is starting). */
+function clearRetry(state: { nextAttemptAt?: Record<string, number> }, step: string): void {
+  if (state.nextAttemptAt === undefined) return;
+  delete state.nextAttemptAt[step];
+  if (Object.keys(state.nextAttemptAt).length === 0) delete state.nextAttemptAt;
+}
+
 function deadlineTimerId(sagaId: string): string {
   return `potter.saga.deadline:${sagaId}`;
 }
@@ -1136,12 +1307,20 @@ function waitForEvent<E extends object>(
   correlationId: string,
   signal: AbortSignal,
   waiter: string,
+  attempt: {
+    /** Registers what to do if the step's attempt ends while this waits; returns the unregister function. */
+    onAttemptEnd(release: () => void): () => void;
+    /** The reason a wait left behind by its attempt rejects with. */
+    attemptOver(typeName: string): Error;
+  },
 ): Promise<E> {
   if (signal.aborted) return Promise.reject(signal.reason);
   const record = metadataRegistry.getMessage(eventClass);
   if (record === undefined || record.kind !== 'event') {
     return Promise.reject(
-      new ConfigurationError(`waitFor: ${eventClass.name} is not an @Event class.`, { class: eventClass.name }),
+      new ConfigurationError(`waitFor: ${eventClass.name} is not an @Event class.`, {
+        class: eventClass.name,
+      }),
     );
   }
   const match =
@@ -1152,6 +1331,7 @@ function waitForEvent<E extends object>(
       done = true;
       unsubscribe();
       disarm();
+      unregister();
       signal.removeEventListener('abort', onAbort);
     };
     const onAbort = (): void => {
@@ -1175,12 +1355,27 @@ function waitForEvent<E extends object>(
           correlationId: context.correlationId,
           ...(context.causationId === undefined ? {} : { causationId: context.causationId }),
         };
-        if (!match(event as E, meta)) return;
+        let matches: boolean;
+        try {
+          matches = match(event as E, meta);
+        } catch (error) {
+          // The step's own function failed: the step sees it (not the event bus, which would retry it).
+          finish();
+          reject(error);
+          return;
+        }
+        if (!matches) return;
         finish();
         resolve(event as E);
       },
     };
     const unsubscribe = eventBus.subscribe(eventClass, entry);
+    // The attempt that waits ended without awaiting this (it threw first, or forgot it): stop waiting.
+    const unregister = attempt.onAttemptEnd(() => {
+      if (done) return;
+      finish();
+      reject(attempt.attemptOver(record.typeName));
+    });
     const timeoutMs = options.timeoutMs;
     const disarm =
       timeoutMs === undefined
