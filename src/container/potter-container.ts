@@ -12,6 +12,7 @@ import {
   ProviderNotFoundError,
   currentMessageContext,
   describeError,
+  isPotterError,
   type BootstrapProblem,
   type Constructor,
 } from '../core';
@@ -62,7 +63,8 @@ export class PotterContainer {
     try {
       return this.#container.resolve(key) as T;
     } catch (error) {
-      if (error instanceof ProviderNotFoundError) throw error;
+      // A provider's own error (a factory refusing a bad configuration) is the user's answer.
+      if (error instanceof ProviderNotFoundError || isPotterError(error)) throw error;
       throw new ProviderNotFoundError(tokenName(token), {
         cause: error,
         details: { reason: describeError(error) },

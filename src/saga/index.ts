@@ -1,9 +1,13 @@
+// The decorators and the module load the DI container, which needs the reflect polyfill first.
+import 'reflect-metadata';
 export { defineSaga, SagaBuilder, type SagaDefinition } from './define-saga';
 export {
   SagaOrchestrator,
   type SagaOrchestratorOptions,
   type StartSagaOptions,
   type SagaHandle,
+  type SagaCommandDispatcher,
+  type SagaEventSubscriber,
 } from './orchestrator';
 export {
   MemorySagaStore,
@@ -23,6 +27,34 @@ export type {
 export { sagaLifecycle, SETTLED_SAGA_STATUSES, type SagaLifecycleEvent } from './lifecycle';
 export { systemTimers, delay, type SagaTimers } from './timers';
 export {
+  Saga,
+  SagaStep,
+  Compensate,
+  sagaDefinitionOf,
+  type SagaStepOptions,
+} from './saga.decorators';
+export { sagaNameOf, isSagaClass } from './saga-metadata';
+export { SagaModule, type SagaModuleOptions } from './saga.module';
+export {
+  SagaBusEvent,
+  SagaStarted,
+  SagaStepStarted,
+  SagaStepCompleted,
+  SagaStepFailed,
+  SagaStepSkipped,
+  SagaCompensationStarted,
+  SagaCompensationCompleted,
+  SagaCompensationFailed,
+  SagaCompleted,
+  SagaFailed,
+  SagaCompensated,
+  SagaCancelled,
+  SagaCompensationExhausted,
+  SagaResolved,
+  SAGA_EVENT_CLASSES,
+  toSagaBusEvent,
+} from './saga-events';
+export {
   SagaCancelledError,
   SagaAbortedError,
   SagaNotFoundError,
@@ -35,6 +67,7 @@ export {
 export type {
   SagaStatus,
   StepArgs,
+  WaitForOptions,
   StepOptions,
   NamedStep,
   StepNode,

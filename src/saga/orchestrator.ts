@@ -10,6 +10,7 @@ import type { Machine } from '../fsm/machine';
 import type { SimpleEvents } from '../fsm/types';
 import { metadataRegistry } from '../metadata/metadata-registry';
 import type { SagaDefinition } from './define-saga';
+import { sagaNameOf } from './saga-metadata';
 import {
   SagaAbortedError,
   SagaCancelledError,
@@ -410,10 +411,11 @@ export class SagaOrchestrator {
    *   key (unless `onConflict: 'join'`).
    */
   async start<Ctx>(
-    definition: SagaDefinition<Ctx>,
+    saga: SagaDefinition<Ctx> | (abstract new (...args: never[]) => object),
     input: Ctx,
     options: StartSagaOptions = {},
   ): Promise<SagaHandle<Ctx>> {
+    const definition = this.#definitionOf<Ctx>(saga);
     this.register(definition);
     const sagaId = options.sagaId ?? this.#newId();
     if (this.#runs.has(sagaId)) {
@@ -471,6 +473,24 @@ export class SagaOrchestrator {
     }
     this.#launch(run, () => this.#execute(run));
     return this.#handle(run);
+  }
+
+  /** The definition given, or the registered definition of a `@Saga` class. */
+  #definitionOf<Ctx>(
+    saga: SagaDefinition<Ctx> | (abstract new (...args: never[]) => object),
+  ): SagaDefinition<Ctx> {
+    if (typeof saga !== 'function') return saga;
+    const name = sagaNameOf(saga);
+    const definition = name === undefined ? undefined : this.#definitions.get(name);
+    if (definition === undefined) {
+      throw new ConfigurationError(
+        name === undefined
+          ? `${saga.name} is not a saga: decorate it with @Saga('name').`
+          : `Saga class ${saga.name} is not registered: list it in SagaModule.forRoot({ sagas }).`,
+        { class: saga.name },
+      );
+    }
+    return definition as SagaDefinition<Ctx>;
   }
 
   /**

@@ -60,7 +60,10 @@ export interface StepArgs<Ctx> {
 /** Options of {@link StepArgs.waitFor}. */
 export interface WaitForOptions<E> {
   /** Which event is the awaited one. Default: the event's correlation id is the saga's. */
-  readonly match?: (event: E, meta: { readonly correlationId: string; readonly causationId?: string }) => boolean;
+  readonly match?: (
+    event: E,
+    meta: { readonly correlationId: string; readonly causationId?: string },
+  ) => boolean;
   /** Give up after this many ms (a `TimeoutError`, retryable by the step's policy). Default: no limit. */
   readonly timeoutMs?: number;
 }

@@ -2,13 +2,15 @@
  * `potter/testing` — helpers for testing Potter applications.
  */
 import 'reflect-metadata';
-import type { Clock, Constructor } from '../core';
+import type { Constructor } from '../core';
 import { silentLogger } from '../core';
 import { bootstrap, type BootstrapOptions } from '../container/bootstrap';
 import type { PotterApp } from '../container/potter-app';
 import type { Provider } from '../metadata';
 
 export { AggregateFixture, AggregateFixtureResult } from './aggregate-fixture';
+export { ManualClock } from './manual-clock';
+export { ManualTimers, flushMicrotasks } from './manual-timers';
 
 /** Options of {@link createTestApp}. */
 export interface TestAppOptions extends BootstrapOptions {
@@ -27,25 +29,6 @@ export function createTestApp(rootModule: Constructor, options: TestAppOptions =
     exitOnSignal: false,
     ...options,
   });
-}
-
-/** A clock that only moves when told to. */
-export class ManualClock implements Clock {
-  #now: number;
-  constructor(start: number | Date = 0) {
-    this.#now = typeof start === 'number' ? start : start.getTime();
-  }
-  now(): number {
-    return this.#now;
-  }
-  /** Moves the clock forward by `ms`. */
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-  /** Sets the clock. */
-  set(time: number | Date): void {
-    this.#now = typeof time === 'number' ? time : time.getTime();
-  }
 }
 
 /** Records every message context a handler saw, in order (for assertions on correlation ids). */
