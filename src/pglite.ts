@@ -37,3 +37,4 @@ export {
   type CreateSqlReadModelStoreOptions,
 } from './projections/sql';
 export { SqlInbox, type SqlInboxOptions } from './messaging/sql';
+export { SqlSagaStore, type SqlSagaStoreOptions } from './saga/sql/sql-saga-store';
