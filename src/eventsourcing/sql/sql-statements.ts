@@ -80,7 +80,8 @@ export function streamLockKey(schema: string): number {
 }
 
 /** FNV-1a, 64 bits, in base 36 (at most 13 characters). */
-function hash64(text: string): string {
+/** A 64-bit hash of `text` as 16 hex digits (prepared-statement names per schema). @internal */
+export function hash64(text: string): string {
   let hash = 0xcbf29ce484222325n;
   for (const char of text) {
     hash ^= BigInt(char.codePointAt(0)!);

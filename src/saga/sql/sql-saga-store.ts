@@ -1,5 +1,6 @@
 import { DEFAULT_EVENT_STORE_SCHEMA, quoteSchema } from '../../eventsourcing/sql/schema';
 import { SQLSTATE, sqlStateOf, type SqlClient } from '../../eventsourcing/sql/sql-client';
+import { hash64 } from '../../eventsourcing/sql/sql-statements';
 import { SagaConflictError, SagaOwnershipLostError } from '../errors';
 import {
   compareSagas,
@@ -84,9 +85,15 @@ export class SqlSagaStore implements SagaStore {
   }
 
   /** A store on `client` whose table exists (`migrateEventStore(client, { schema })`). */
+  readonly #statement: string;
+
   constructor(client: SqlClient, options: SqlSagaStoreOptions = {}) {
     this.#client = client;
-    this.#table = `${quoteSchema(options.schema ?? DEFAULT_EVENT_STORE_SCHEMA)}.sagas`;
+    const schema = options.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
+    this.#table = `${quoteSchema(schema)}.sagas`;
+    // Prepared once per connection (create and save are every transition's write); named after the
+    // schema so stores of different schemas on one pool never collide.
+    this.#statement = `potter_${hash64(schema)}_saga`;
   }
 
   async create(state: SagaState, lease: SagaLease): Promise<void> {
@@ -114,6 +121,7 @@ export class SqlSagaStore implements SagaStore {
             leaseMs,
             state.startedAt,
           ],
+          { name: `${this.#statement}_create` },
         );
         return;
       } catch (error) {
@@ -152,6 +160,7 @@ export class SqlSagaStore implements SagaStore {
           UNFINISHED_SAGA_STATUSES.includes(state.status),
           leaseMs,
         ],
+        { name: `${this.#statement}_save` },
       ));
     } catch (error) {
       // Only a save moving a settled saga back to an open status can meet the business-key index.
