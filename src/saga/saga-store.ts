@@ -137,12 +137,21 @@ export function compareSagas(a: SagaState, b: SagaState): number {
 export class MemorySagaStore implements SagaStore {
   readonly #rows = new Map<string, MemoryRow>();
   readonly #clock: Clock;
-  /** Every saved state, in order (for tests that check the persistence after each transition). */
+  readonly #recordSaves: boolean;
+  /**
+   * Every created and saved state, in order, when the store was made with `recordSaves: true` (for
+   * tests that check the persistence after each transition); else empty, so a long-running
+   * process does not keep every transition of every saga.
+   */
   readonly saves: SagaState[] = [];
 
-  /** @param options.clock The clock leases run on (default: the system clock). */
-  constructor(options: { clock?: Clock } = {}) {
+  /**
+   * @param options.clock The clock leases run on (default: the system clock).
+   * @param options.recordSaves Keep every created and saved state in {@link MemorySagaStore.saves}.
+   */
+  constructor(options: { clock?: Clock; recordSaves?: boolean } = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.#recordSaves = options.recordSaves ?? false;
   }
 
   async create(state: SagaState, lease: SagaLease): Promise<void> {
@@ -166,7 +175,7 @@ export class MemorySagaStore implements SagaStore {
       leaseExpiresAt: this.#clock.now() + leaseMs,
       cancelRequested: undefined,
     });
-    this.saves.push(structuredClone(state));
+    if (this.#recordSaves) this.saves.push(structuredClone(state));
   }
 
   async save(state: SagaState, lease: SagaLease): Promise<void> {
@@ -182,7 +191,7 @@ export class MemorySagaStore implements SagaStore {
       row.owner = undefined;
       row.cancelRequested = undefined;
     }
-    this.saves.push(structuredClone(state));
+    if (this.#recordSaves) this.saves.push(structuredClone(state));
   }
 
   async load(sagaId: string): Promise<SagaState | undefined> {

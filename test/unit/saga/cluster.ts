@@ -99,7 +99,7 @@ export interface Instance {
  */
 export function cluster() {
   const clock = new ManualClock(1_000);
-  const store = new MemorySagaStore({ clock });
+  const store = new MemorySagaStore({ clock, recordSaves: true });
   let ids = 0;
   const instance = (
     instanceId: string,

@@ -6,7 +6,7 @@ import { ManualTimers } from './manual-timers';
 export function setup(options: { random?: () => number } = {}) {
   const clock = new ManualClock(1_000);
   const timers = new ManualTimers(clock);
-  const store = new MemorySagaStore();
+  const store = new MemorySagaStore({ recordSaves: true });
   const events: SagaEvent[] = [];
   let ids = 0;
   const orchestrator = new SagaOrchestrator({

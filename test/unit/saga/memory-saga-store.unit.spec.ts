@@ -29,8 +29,11 @@ describe('MemorySagaStore', () => {
     await expect(store.claim(lease('b'), 1)).resolves.toEqual([state]);
   });
 
-  it('records every created and saved state in `saves`', async () => {
-    const store = new MemorySagaStore();
+  it('records every created and saved state in `saves` when asked (and nothing otherwise)', async () => {
+    const quiet = new MemorySagaStore();
+    await quiet.create(sagaState(), lease('a'));
+    expect(quiet.saves).toEqual([]);
+    const store = new MemorySagaStore({ recordSaves: true });
     const state = sagaState();
     await store.create(state, lease('a'));
     const running = { ...state, status: 'running' as const, version: 2 };

@@ -288,7 +288,9 @@ describe('SagaOrchestrator: starting', () => {
       /Saga a \(order\) is open for business key order-1/,
     );
     await orchestrator.cancel('a');
-    await (await orchestrator.get('a')).result;
+    await (
+      await orchestrator.get('a')
+    ).result;
     const again = await orchestrator.start(definition, input(), { businessKey: 'order-1' });
     expect(again.status).toBe('running');
   });
