@@ -151,7 +151,10 @@ export interface SagaState<Ctx = unknown> {
   readonly error?: SagaErrorInfo;
   /** The compensation error that left the saga `compensation_failed`. */
   readonly compensationError?: SagaErrorInfo;
-  /** When the next attempt of a step waiting for a retry is due (clock time), by step. */
+  /**
+   * When the next attempt of a step (or, while compensating, of its compensation) waiting for a
+   * retry is due (clock time), by step: a resumed saga waits only what is left.
+   */
   readonly nextAttemptAt?: Readonly<Record<string, number>>;
   /** Set when the saga was cancelled (it ends `cancelled` once compensated). */
   readonly cancelled?: boolean;
