@@ -176,6 +176,8 @@ interface SagaRun<Ctx> {
   detached: SagaOwnershipLostError | undefined;
   /** Saves and publications, chained so they happen in order. */
   chain: Promise<void>;
+  /** Events of deferred transitions, published after the next save (which includes them). */
+  deferred: SagaEvent[];
   settled: Deferred<SagaState<Ctx>>;
 }
 
@@ -443,7 +445,9 @@ export class SagaOrchestrator {
     });
     this.#runs.set(sagaId, run);
     try {
-      await this.#record(run);
+      // One write creates the saga already running (nothing happens in between).
+      await this.#record(run, undefined, true);
+      await this.#transition(run, 'start', 'saga.started');
     } catch (error) {
       this.#runs.delete(sagaId);
       if (error instanceof SagaConflictError && businessKey !== undefined && options.onConflict === 'join') {
@@ -464,12 +468,6 @@ export class SagaOrchestrator {
         // The saga exists now: run it. Its deadline still holds (in-process, and on resume).
         this.#logger.warn('Could not schedule a saga deadline timer', { sagaId, error });
       }
-    }
-    try {
-      await this.#transition(run, 'start', 'saga.started');
-    } catch (error) {
-      this.#runs.delete(sagaId);
-      throw error;
     }
     this.#launch(run, () => this.#execute(run));
     return this.#handle(run);
@@ -709,6 +707,7 @@ export class SagaOrchestrator {
       compensationInFlight: undefined,
       detached: undefined,
       chain: Promise.resolve(),
+      deferred: [],
       settled: deferred(),
     };
   }
@@ -850,7 +849,7 @@ export class SagaOrchestrator {
           continue;
         } else if (node.when !== undefined && !node.when(run.state.context)) {
           run.state.skippedSteps.push(node.name);
-          await this.#record(run, { type: 'saga.step.skipped', step: node.name });
+          await this.#record(run, { type: 'saga.step.skipped', step: node.name }, true);
         } else {
           await this.#runStep(run, node.name, node.options, signal);
         }
@@ -912,7 +911,7 @@ export class SagaOrchestrator {
     const group = new AbortController();
     const unlink = link(parent, group);
     run.state.currentStep = node.name;
-    await this.#record(run);
+    await this.#record(run, undefined, true);
     let firstError: { error: unknown } | undefined;
     try {
       await Promise.all(
@@ -1002,7 +1001,12 @@ export class SagaOrchestrator {
         continue;
       }
       run.state.completedSteps.push(name);
-      await this.#record(run, { type: 'saga.step.completed', step: name, attempt });
+      // Saved with the next transition (the next step's start, or the end), before anything else runs.
+      await this.#record(
+        run,
+        { type: 'saga.step.completed', step: name, attempt },
+        !isParallelBranch(run, name),
+      );
       return;
     }
   }
@@ -1207,7 +1211,7 @@ export class SagaOrchestrator {
         }
         if (run.detached !== undefined) throw run.detached;
         run.state.compensatedSteps.push(name);
-        await this.#record(run, { type: 'saga.compensation.completed', step: name, attempt });
+        await this.#record(run, { type: 'saga.compensation.completed', step: name, attempt }, true);
         break;
       }
     }
@@ -1241,30 +1245,38 @@ export class SagaOrchestrator {
   }
 
   /**
-   * Saves the state as it is now (creating it on the first save), then publishes `event` (if any).
-   * Saves and publications of one saga are chained, so they happen in call order even for
-   * concurrent parallel branches. A refused save (lost lease) detaches the run.
+   * Saves the state as it is now (creating it on the first save), then publishes the events of the
+   * deferred transitions and `event` (if any), in order. Saves and publications of one saga are
+   * chained, so they happen in call order even for concurrent parallel branches. A refused save
+   * (lost lease) detaches the run.
+   *
+   * With `defer`, nothing is written yet: the transition is saved by the next record, which every
+   * path reaches before anything with an effect runs (the next attempt, a delay, the end). A
+   * crash in between loses only the deferred transition, which the resumed saga redoes (a completed
+   * step runs again with its idempotency key).
    */
   #record<Ctx>(
     run: SagaRun<Ctx>,
     event?: Omit<SagaEvent, 'sagaId' | 'sagaName' | 'correlationId' | 'status' | 'at'>,
+    defer = false,
   ): Promise<void> {
     if (run.detached !== undefined) return Promise.reject(run.detached);
     const now = this.#clock.now();
     run.state.updatedAt = now;
+    if (event !== undefined) {
+      run.deferred.push({
+        ...event,
+        sagaId: run.state.sagaId,
+        sagaName: run.state.sagaName,
+        correlationId: run.state.correlationId,
+        status: run.state.status,
+        at: now,
+      });
+    }
+    if (defer) return Promise.resolve();
     run.state.version += 1;
     const snapshot = this.#snapshot(run);
-    const full: SagaEvent | undefined =
-      event === undefined
-        ? undefined
-        : {
-            ...event,
-            sagaId: snapshot.sagaId,
-            sagaName: snapshot.sagaName,
-            correlationId: snapshot.correlationId,
-            status: snapshot.status,
-            at: now,
-          };
+    const events = run.deferred.splice(0);
     const next = run.chain.then(async () => {
       if (run.detached !== undefined) throw run.detached;
       try {
@@ -1277,7 +1289,8 @@ export class SagaOrchestrator {
         }
         throw error;
       }
-      if (full !== undefined && this.#publish !== undefined) {
+      if (this.#publish === undefined) return;
+      for (const full of events) {
         try {
           await this.#publish(full);
         } catch (error) {

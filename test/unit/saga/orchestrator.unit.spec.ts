@@ -104,23 +104,31 @@ describe('SagaOrchestrator: sequential steps', () => {
     ]);
   });
 
-  it('saves the state after every transition, with increasing versions', async () => {
-    const { orchestrator, store } = setup();
+  it('saves the state before every attempt and at the end, with increasing versions', async () => {
+    const { orchestrator, store, trail } = setup();
     const definition = defineSaga<OrderCtx>('order').step('a', logged('a')).step('b', logged('b')).build();
     const handle = await orchestrator.start(definition, input());
     await handle.result;
+    // Created running; a step's completion is saved with the next step's start (or the end), before
+    // anything else runs: 2 steps, 4 writes.
     expect(
       store.saves.map((s) => [s.version, s.status, s.currentStep ?? '-', s.completedSteps.join(',')]),
     ).toEqual([
-      [1, 'pending', '-', ''],
-      [2, 'running', '-', ''],
-      [3, 'running', 'a', ''],
-      [4, 'running', 'a', 'a'],
-      [5, 'running', 'b', 'a'],
-      [6, 'running', 'b', 'a,b'],
-      [7, 'completed', '-', 'a,b'],
+      [1, 'running', '-', ''],
+      [2, 'running', 'a', ''],
+      [3, 'running', 'b', 'a'],
+      [4, 'completed', '-', 'a,b'],
     ]);
-    expect(store.saves[3]!.context).toEqual({ orderId: 'o-1', log: ['a'] });
+    expect(store.saves[2]!.context).toEqual({ orderId: 'o-1', log: ['a'] });
+    // Every transition still has its event, in order.
+    expect(trail()).toEqual([
+      'saga.started',
+      'saga.step.started:a',
+      'saga.step.completed:a',
+      'saga.step.started:b',
+      'saga.step.completed:b',
+      'saga.completed',
+    ]);
     expect(await store.load(handle.sagaId)).toEqual(handle.state);
     expect(await store.list()).toEqual([]);
     expect((await store.list(['completed'])).map((s) => s.sagaId)).toEqual([handle.sagaId]);

@@ -181,11 +181,27 @@ describe('resume: each status', () => {
           recorded(by, calls, () => clock.now()),
         )
         .build();
-    const a = instance('A');
-    // A dies right after saving the new saga, before it is running.
-    a.store.crashOn = (state) => state.status === 'running';
-    void a.orchestrator.start(order('A'), input(), { sagaId: 's' });
-    await flush();
+    // start() creates sagas already running; a pending one comes from a writer that died between
+    // creating it and starting it (as earlier versions did in two writes).
+    const now = clock.now();
+    await store.create(
+      {
+        sagaId: 's',
+        sagaName: 'order',
+        correlationId: 's',
+        status: 'pending',
+        context: input(),
+        completedSteps: [],
+        skippedSteps: [],
+        compensatedSteps: [],
+        attempts: {},
+        compensationAttempts: {},
+        startedAt: now,
+        updatedAt: now,
+        version: 1,
+      },
+      { owner: 'A', leaseMs: 1_000 },
+    );
     expect(await store.load('s')).toMatchObject({ status: 'pending', version: 1 });
 
     const b = instance('B');
