@@ -412,3 +412,28 @@ export type {
   MachineSnapshot,
   MachineOptions,
 } from './fsm';
+// two-phase commit (docs/twopc.md)
+export {
+  TwoPhaseCoordinator,
+  MemoryCoordinatorLog,
+  TwoPhaseConflictError,
+  TwoPhaseTransactionNotFoundError,
+  TwoPhaseCoordinatorStoppedError,
+  DEFAULT_TWOPC_RETRY,
+} from './twopc';
+export type {
+  CoordinatorLog,
+  TwoPhaseDecision,
+  TwoPhaseLease,
+  TwoPhaseLogOutcome,
+  TwoPhaseParticipant,
+  TwoPhaseRecord,
+  MemoryCoordinatorLogOptions,
+  TwoPhaseCoordinatorOptions,
+  TwoPhaseQueryOutcome,
+  TwoPhaseRecoveryResult,
+  TwoPhaseRequest,
+  TwoPhaseResult,
+  TwoPhaseRetryOptions,
+  TwoPhaseVote,
+} from './twopc';

@@ -56,12 +56,18 @@ export const ERROR_CATALOG = {
     description: 'Every guard of the transitions for the event refused it; the state machine did not move.',
   },
   POTTER_SAGA_NOT_FOUND: { status: 404, description: 'No saga with this id is known.' },
-  POTTER_SAGA_STATE: { status: 409, description: "The operation is not allowed in the saga's current status." },
+  POTTER_SAGA_STATE: {
+    status: 409,
+    description: "The operation is not allowed in the saga's current status.",
+  },
   POTTER_SAGA_CONFLICT: {
     status: 409,
     description: 'A saga with this id exists, or an open saga of the same type has this business key.',
   },
-  POTTER_SAGA_CANCELLED: { status: 409, description: 'The saga was cancelled (the reason given to its steps).' },
+  POTTER_SAGA_CANCELLED: {
+    status: 409,
+    description: 'The saga was cancelled (the reason given to its steps).',
+  },
   POTTER_SAGA_ABORTED: {
     status: 409,
     description: 'A branch of a parallel saga group was stopped because another branch failed.',
@@ -69,6 +75,15 @@ export const ERROR_CATALOG = {
   POTTER_SAGA_OWNERSHIP_LOST: {
     status: 409,
     description: 'An orchestrator instance lost its hold on a saga: another instance runs it now.',
+  },
+  POTTER_TWOPC_CONFLICT: { status: 409, description: 'A two-phase transaction with this id exists already.' },
+  POTTER_TWOPC_NOT_FOUND: {
+    status: 404,
+    description: 'No two-phase transaction with this id is in the log.',
+  },
+  POTTER_TWOPC_STOPPED: {
+    status: 503,
+    description: 'A two-phase coordinator was closed while driving a transaction; recovery finishes it.',
   },
 } as const satisfies Record<string, { status: number; description: string }>;
 

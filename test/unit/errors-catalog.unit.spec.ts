@@ -31,6 +31,9 @@ import {
   SagaAbortedError,
   SagaOwnershipLostError,
   TransitionGuardRejectedError,
+  TwoPhaseConflictError,
+  TwoPhaseCoordinatorStoppedError,
+  TwoPhaseTransactionNotFoundError,
   ValidationError,
   isPotterError,
   type ErrorCode,
@@ -160,6 +163,15 @@ const SAMPLES: Record<string, () => Sample> = {
   SagaOwnershipLostError: () => ({
     error: new SagaOwnershipLostError('s-1', 'node-a'),
     details: { sagaId: 's-1', owner: 'node-a' },
+  }),
+  TwoPhaseConflictError: () => ({ error: new TwoPhaseConflictError('tx-1'), details: { txId: 'tx-1' } }),
+  TwoPhaseTransactionNotFoundError: () => ({
+    error: new TwoPhaseTransactionNotFoundError('tx-1'),
+    details: { txId: 'tx-1' },
+  }),
+  TwoPhaseCoordinatorStoppedError: () => ({
+    error: new TwoPhaseCoordinatorStoppedError('tx-1', 'node-a'),
+    details: { txId: 'tx-1', owner: 'node-a' },
   }),
   InvalidTransitionError: () => ({
     error: new InvalidTransitionError('order', 'shipped', 'pay', ['deliver']),

@@ -46,14 +46,22 @@ describe('PGlite event store', () => {
 
   it('migrates idempotently, up and down', async () => {
     const schema = 'migrations_check';
-    expect(await migrateEventStore(client, { schema })).toEqual({ from: 0, to: 7, applied: [1, 2, 3, 4, 5, 6, 7] });
-    expect(await migrateEventStore(client, { schema })).toEqual({ from: 7, to: 7, applied: [] });
-    expect(await migrateEventStore(client, { schema, to: 0 })).toEqual({
-      from: 7,
-      to: 0,
-      applied: [7, 6, 5, 4, 3, 2, 1],
+    expect(await migrateEventStore(client, { schema })).toEqual({
+      from: 0,
+      to: 8,
+      applied: [1, 2, 3, 4, 5, 6, 7, 8],
     });
-    expect(await migrateEventStore(client, { schema })).toEqual({ from: 0, to: 7, applied: [1, 2, 3, 4, 5, 6, 7] });
+    expect(await migrateEventStore(client, { schema })).toEqual({ from: 8, to: 8, applied: [] });
+    expect(await migrateEventStore(client, { schema, to: 0 })).toEqual({
+      from: 8,
+      to: 0,
+      applied: [8, 7, 6, 5, 4, 3, 2, 1],
+    });
+    expect(await migrateEventStore(client, { schema })).toEqual({
+      from: 0,
+      to: 8,
+      applied: [1, 2, 3, 4, 5, 6, 7, 8],
+    });
     await client.query(`DROP SCHEMA ${schema} CASCADE`);
   });
 

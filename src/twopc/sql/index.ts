@@ -1,0 +1,1 @@
+export { SqlCoordinatorLog, type SqlCoordinatorLogOptions } from './sql-coordinator-log';
