@@ -23,8 +23,8 @@ export interface CoordinatorLogFixture {
 /** A lease that outlives any test. */
 export const LIVE_MS = 60_000;
 /** A lease that `elapse(EXPIRY_WAIT_MS)` ends. */
-export const SHORT_MS = 50;
-export const EXPIRY_WAIT_MS = 150;
+export const SHORT_MS = 300;
+export const EXPIRY_WAIT_MS = 450;
 
 export const lease = (owner: string, leaseMs = LIVE_MS): TwoPhaseLease => ({ owner, leaseMs });
 
@@ -263,12 +263,12 @@ export function describeCoordinatorLogContract(
       it('renews the owner’s lease, refuses another owner while it runs, and lets one take over after it', async () => {
         const id = txId();
         await log.begin(id, ['a'], lease('a', SHORT_MS));
-        await expect(log.renew(id, lease('a', SHORT_MS * 4))).resolves.toBe(true);
+        await expect(log.renew(id, lease('a', EXPIRY_WAIT_MS * 2))).resolves.toBe(true);
         await expect(log.renew(id, lease('b'))).resolves.toBe(false);
         await fixture.elapse(EXPIRY_WAIT_MS);
-        // Renewed for 200 ms: still held.
+        // The first lease would have ended; the renewed one still runs.
         await expect(log.claim(lease('b'), 10)).resolves.toEqual([]);
-        await fixture.elapse(EXPIRY_WAIT_MS);
+        await fixture.elapse(EXPIRY_WAIT_MS * 2);
         await expect(log.renew(id, lease('b'))).resolves.toBe(true);
         await expect(log.get(id)).resolves.toMatchObject({ owner: 'b' });
         await log.complete(id);

@@ -102,8 +102,8 @@ describe('SqlCoordinatorLog on PostgreSQL', () => {
     const coordinator = new TwoPhaseCoordinator({
       log,
       participants: [a, b],
-      prepareTimeoutMs: 40,
-      leaseMs: 100,
+      prepareTimeoutMs: 5_000,
+      leaseMs: 15_000,
     });
     b.vote = 'no';
     await expect(coordinator.execute({ txId: 'refused' })).resolves.toMatchObject({ outcome: 'aborted' });
@@ -115,10 +115,10 @@ describe('SqlCoordinatorLog on PostgreSQL', () => {
     });
     await expect(committed).resolves.toMatchObject({ outcome: 'committed' });
     // Crash between decision and commit: the log has the decision only.
-    await log.begin('crashed', ['a', 'b'], lease('dead', 50));
+    await log.begin('crashed', ['a', 'b'], lease('dead', 100));
     for (const p of [a, b]) await p.prepare('crashed', undefined, new AbortController().signal);
     await log.decide('crashed', 'commit');
-    await sleep(150);
+    await sleep(300);
     await expect(new TwoPhaseCoordinator({ log }).recover([a, b])).resolves.toEqual({
       recovered: [{ txId: 'crashed', outcome: 'committed' }],
       skipped: [],
