@@ -186,7 +186,7 @@ async function orchestratorVariant(variant: 'memory' | 'sql', config: WorkerConf
 async function checkSagasTable(label: string, admin: Client, table: string, sagas: number): Promise<void> {
   const { rows } = await admin.query<{ rows: string; finished: string }>(
     `SELECT count(*) AS rows,
-            count(*) FILTER (WHERE status = 'completed' AND version = 9 AND owner IS NULL
+            count(*) FILTER (WHERE status = 'completed' AND version = 5 AND owner IS NULL
                                AND state->'context'->>'shipmentId' IS NOT NULL) AS finished
        FROM ${table}`,
   );
@@ -197,8 +197,9 @@ async function checkSagasTable(label: string, admin: Client, table: string, saga
 
 /**
  * Diagnostic: `SqlSagaStore` alone, written the way the orchestrator writes a 3-step saga — a
- * `create` (pending), a `save` for each transition (running; each step started, then completed;
- * completed), each with the whole state — the steps called directly in between. No orchestrator
+ * `create` (running), a `save` before each step (its start, with the previous step's completion)
+ * and one at the end (the last completion with `completed`), each with the whole state — the steps
+ * called directly in between. No orchestrator
  * (no FSM, abort signals, snapshots by `structuredClone`, promise chain).
  */
 async function storeVariant(config: WorkerConfig): Promise<Variant> {
@@ -217,7 +218,7 @@ async function storeVariant(config: WorkerConfig): Promise<Variant> {
       ],
       notes: [
         `new SqlSagaStore(new PgSqlClient({ pool }), { schema }); pg.Pool (max ${config.poolSize})`,
-        'per saga: create(pending), save(running), for each step: save(step started), execute(context), save(step completed); save(completed) — 9 writes, the state the orchestrator would save',
+        'per saga: create(running), for each step: save(step started, previous one completed), execute(context); save(last step completed, completed) — 5 writes, the state the orchestrator would save',
       ],
     },
     async prepare(label) {
@@ -233,7 +234,7 @@ async function storeVariant(config: WorkerConfig): Promise<Variant> {
             sagaId,
             sagaName: SAGA.name,
             correlationId: sagaId,
-            status: 'pending',
+            status: 'running',
             context: makeOrder(n),
             completedSteps: [],
             skippedSteps: [],
@@ -250,15 +251,12 @@ async function storeVariant(config: WorkerConfig): Promise<Variant> {
             state.updatedAt = Date.now();
             await store.save(state, lease);
           };
-          state.status = 'running';
-          await save();
           for (const step of STEPS) {
             state.attempts[step.name] = 1;
             state.currentStep = step.name;
             await save();
             step.execute(state.context);
             state.completedSteps.push(step.name);
-            await save();
           }
           delete state.currentStep;
           state.status = COMPLETED;
