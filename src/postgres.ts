@@ -34,3 +34,4 @@ export {
 } from './projections/sql';
 export { SqlInbox, type SqlInboxOptions } from './messaging/sql';
 export { SqlSagaStore, type SqlSagaStoreOptions } from './saga/sql/sql-saga-store';
+export { SqlCoordinatorLog, type SqlCoordinatorLogOptions } from './twopc/sql';
