@@ -1,1 +1,2 @@
+export { SqlTimerService, type SqlTimerServiceOptions } from './sql-timer-service';
 export { SqlSagaStore, type SqlSagaStoreOptions } from './sql-saga-store';
