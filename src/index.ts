@@ -354,6 +354,8 @@ export {
   SagaCancelledError,
   SagaAbortedError,
   SagaOwnershipLostError,
+  MemoryTimerService,
+  DEFAULT_TIMER_RETRY,
 } from './saga';
 export type {
   SagaDefinition,
@@ -370,6 +372,8 @@ export type {
   TimerFiring,
   TimerHandler,
   TimerWriteOptions,
+  MemoryTimerServiceOptions,
+  TimerRetryOptions,
   SagaLifecycleEvent,
   SagaTimers,
   SagaStepOptions,

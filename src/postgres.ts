@@ -34,4 +34,5 @@ export {
 } from './projections/sql';
 export { SqlInbox, type SqlInboxOptions } from './messaging/sql';
 export { SqlSagaStore, type SqlSagaStoreOptions } from './saga/sql/sql-saga-store';
+export { SqlTimerService, type SqlTimerServiceOptions } from './saga/sql/sql-timer-service';
 export { SqlCoordinatorLog, type SqlCoordinatorLogOptions } from './twopc/sql';

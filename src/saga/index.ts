@@ -24,6 +24,8 @@ export type {
   TimerHandler,
   TimerWriteOptions,
 } from './timer-service';
+export { MemoryTimerService, type MemoryTimerServiceOptions } from './memory-timer-service';
+export { DEFAULT_TIMER_RETRY, type TimerRetryOptions } from './timer-support';
 export { sagaLifecycle, SETTLED_SAGA_STATUSES, type SagaLifecycleEvent } from './lifecycle';
 export { systemTimers, delay, type SagaTimers } from './timers';
 export {
