@@ -1,7 +1,7 @@
 import { backoffDelay, resolveBackoff, type BackoffOptions } from '../core/backoff';
 import { systemClock, type Clock } from '../core/clock';
 import type { MessageContext } from '../core/message-context';
-import { ConfigurationError, TimeoutError } from '../core/errors';
+import { ConfigurationError, TimeoutError, isPotterError } from '../core/errors';
 import { newId } from '../core/ids';
 import { createConsoleLogger, type Logger } from '../core/logger';
 import type { DispatchMetadata } from '../core/envelope';
@@ -667,6 +667,27 @@ export class SagaOrchestrator {
     else this.#cancelLocal(run, request === '' ? undefined : request);
   }
 
+  /**
+   * A step (or compensation) that failed because the application is stopping (its bus refused a
+   * command: `AppNotRunningError`) did not fail on its own: the saga is handed over — detached here
+   * and released — to be resumed (same idempotency key) by another instance or the next start,
+   * instead of being failed and compensated.
+   */
+  #detachIfAppStopping<Ctx>(run: SagaRun<Ctx>, error: unknown): void {
+    if (run.detached !== undefined || !isPotterError(error) || error.code !== 'POTTER_APP_NOT_RUNNING')
+      return;
+    const sagaId = run.state.sagaId as string;
+    this.#logger.info('The application is stopping: saga handed over for resume', { sagaId });
+    this.#detach(run, new SagaOwnershipLostError(sagaId, this.instanceId));
+    if (this.#runs.get(sagaId) === run) this.#runs.delete(sagaId);
+    // After its last save: the release must not overtake a save still in the chain.
+    void run.chain
+      .then(() => this.store.release(this.instanceId, [sagaId]))
+      .catch((releaseError: unknown) =>
+        this.#logger.warn('Could not release a saga on shutdown', { sagaId, error: releaseError }),
+      );
+  }
+
   #detach<Ctx>(run: SagaRun<Ctx>, reason: SagaOwnershipLostError): void {
     if (run.detached !== undefined) return;
     run.detached = reason;
@@ -974,6 +995,7 @@ export class SagaOrchestrator {
           signal,
         );
       } catch (error) {
+        this.#detachIfAppStopping(run, error);
         if (run.detached !== undefined) throw run.detached;
         const interrupted = signal.aborted || isInterruption(error);
         const willRetry = !signal.aborted && attempt < policy.maxAttempts && retryable(error);
@@ -1184,6 +1206,7 @@ export class SagaOrchestrator {
             detachSignal,
           );
         } catch (error) {
+          this.#detachIfAppStopping(run, error);
           if (run.detached !== undefined) throw run.detached;
           const willRetry = round < policy.maxAttempts;
           const info = errorInfo(error);

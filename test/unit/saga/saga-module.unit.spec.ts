@@ -314,6 +314,86 @@ describe('SagaModule', () => {
     }
   });
 
+  it('hands a saga over on a graceful stop instead of compensating it (regression), and resumes it on the next start', async () => {
+    @Command('test.Work')
+    class Work {
+      constructor(readonly label: string) {}
+    }
+    const handled: string[] = [];
+    let finishSlow: (() => void) | undefined;
+    class WorkHandler {
+      @CommandHandler(Work)
+      async run(command: Work): Promise<void> {
+        // 'slow' stays in flight until released: app.stop() drains it while the saga goes on.
+        if (command.label === 'slow') await new Promise<void>((resolve) => (finishSlow = resolve));
+        handled.push(command.label);
+      }
+    }
+    const undone: string[] = [];
+    const gate: { open?: () => void } = {};
+    const openGate = (): void => {
+      const open = gate.open;
+      if (open === undefined) throw new Error('step b is not waiting');
+      open();
+    };
+    const untilWaiting = async (): Promise<void> => {
+      while (gate.open === undefined) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const two = defineSaga<{ n: number }>('shutdown-two')
+      .step('a', {
+        execute: ({ dispatch }) => dispatch(new Work('a')),
+        compensate: () => void undone.push('a'),
+      })
+      .step('b', {
+        execute: async ({ dispatch }) => {
+          // Waits past app.stop(): its command then meets a stopping app.
+          await new Promise<void>((resolve) => (gate.open = resolve));
+          await dispatch(new Work('b'));
+        },
+      })
+      .build();
+    const store = new MemorySagaStore();
+    const make = async () => {
+      @Module({
+        imports: [SagaModule.forRoot({ definitions: [two], store, leaseMs: 60_000 })],
+        handlers: [WorkHandler],
+      })
+      class App {}
+      const application = await createTestApp(App);
+      await application.start();
+      return application;
+    };
+    const first = await make();
+    const handle = await first.resolve(SagaOrchestrator).start(two, { n: 1 });
+    await untilWaiting();
+    const slow = first.commandBus.execute(new Work('slow'));
+    const stopping = first.stop();
+    openGate();
+    // Step b's command is refused (the app is stopping) while the drain waits for 'slow'.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    finishSlow?.();
+    await slow;
+    await stopping;
+    await expect(handle.result).rejects.toMatchObject({ code: 'POTTER_SAGA_OWNERSHIP_LOST' });
+    await new Promise((resolve) => setImmediate(resolve));
+    const saved = await store.load(handle.sagaId);
+    expect(saved).toMatchObject({ status: 'running', completedSteps: ['a'], currentStep: 'b' });
+    expect(undone).toEqual([]);
+
+    gate.open = undefined;
+    const second = await make();
+    try {
+      await untilWaiting();
+      openGate();
+      const state = await (await second.resolve(SagaOrchestrator).get(handle.sagaId)).result;
+      expect(state.status).toBe('completed');
+      expect(handled).toEqual(['a', 'slow', 'b']);
+      expect(undone).toEqual([]);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('starts a saga class that no module registered with a clear error', async () => {
     @Saga('unregistered')
     class Unregistered {
