@@ -28,13 +28,7 @@ export { MemoryTimerService, type MemoryTimerServiceOptions } from './memory-tim
 export { DEFAULT_TIMER_RETRY, type TimerRetryOptions } from './timer-support';
 export { sagaLifecycle, SETTLED_SAGA_STATUSES, type SagaLifecycleEvent } from './lifecycle';
 export { systemTimers, delay, type SagaTimers } from './timers';
-export {
-  Saga,
-  SagaStep,
-  Compensate,
-  sagaDefinitionOf,
-  type SagaStepOptions,
-} from './saga.decorators';
+export { Saga, SagaStep, Compensate, sagaDefinitionOf, type SagaStepOptions } from './saga.decorators';
 export { sagaNameOf, isSagaClass } from './saga-metadata';
 export { SagaModule, type SagaModuleOptions } from './saga.module';
 export {

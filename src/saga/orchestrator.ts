@@ -71,7 +71,11 @@ export interface SagaOrchestratorOptions {
   readonly newId?: () => string;
   /** Where failures of the publisher and the loops are reported. Default: console logger. */
   readonly logger?: Logger;
-  /** This instance's owner id in the store. Default: a new UUID. */
+  /**
+   * This instance's owner id in the store. Default: a new UUID. Give a stable id (one per running
+   * process, e.g. the host name) and a restarted process resumes the sagas its previous life held
+   * at once, instead of after their leases expire.
+   */
   readonly instanceId?: string;
   /**
    * How long a hold on a saga lasts without renewal; the holder renews every third of it. A saga
@@ -280,8 +284,12 @@ export class SagaOrchestrator {
       this.#resuming = false;
       throw error;
     }
-    // On the loop, so that stop() waits for it.
-    const first = this.#loop.then(() => this.resumeNow());
+    // On the loop, so that stop() waits for it. Nothing runs here yet: what this instance id holds
+    // is left from a previous life of the process (a stable id), free to resume at once.
+    const first = this.#loop.then(async () => {
+      if (this.#runs.size === 0) await this.store.release(this.instanceId);
+      return this.resumeNow();
+    });
     this.#loop = first.then(
       () => undefined,
       () => undefined,

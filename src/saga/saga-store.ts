@@ -80,8 +80,12 @@ export interface SagaStore {
    * lost), once each, in the order of `sagaIds`.
    */
   renew(lease: SagaLease, sagaIds: readonly string[]): Promise<SagaRenewal[]>;
-  /** Gives up `owner`'s hold on `sagaIds` (on a clean stop), so another instance may claim them at once. */
-  release(owner: string, sagaIds: readonly string[]): Promise<void>;
+  /**
+   * Gives up `owner`'s hold on `sagaIds` (on a clean stop), so another instance may claim them at
+   * once. Without `sagaIds`, gives up every hold of `owner` (a restarted instance with a stable id
+   * frees what its previous life held, to resume it at once).
+   */
+  release(owner: string, sagaIds?: readonly string[]): Promise<void>;
   /**
    * Records a cancellation request for the owner of an unfinished saga (it sees it on its next
    * renewal). Resolves to false when the saga is not unfinished.
@@ -259,9 +263,10 @@ export class MemorySagaStore implements SagaStore {
     return held;
   }
 
-  async release(owner: string, sagaIds: readonly string[]): Promise<void> {
-    for (const sagaId of sagaIds) {
-      const row = this.#rows.get(sagaId);
+  async release(owner: string, sagaIds?: readonly string[]): Promise<void> {
+    const rows =
+      sagaIds === undefined ? [...this.#rows.values()] : sagaIds.map((sagaId) => this.#rows.get(sagaId));
+    for (const row of rows) {
       if (row !== undefined && row.owner === owner) row.owner = undefined;
     }
   }

@@ -503,6 +503,18 @@ export function describeSagaStoreContract(name: string, factory: () => Promise<S
         // A released saga cannot be saved by its former owner.
         await expect(store.save(next(x), lease('a'))).rejects.toBeInstanceOf(SagaOwnershipLostError);
       });
+
+      it('releases every hold of an owner when no ids are given (a restarted instance with a stable id)', async () => {
+        const [x, y, z] = [sagaState(), sagaState(), sagaState()];
+        await store.create(x, lease('a'));
+        await store.create(y, lease('a'));
+        await store.create(z, lease('b'));
+        await store.release('a');
+        await expect(store.renew(lease('a'), [x.sagaId, y.sagaId])).resolves.toEqual([]);
+        await expect(store.renew(lease('b'), [z.sagaId])).resolves.toEqual([{ sagaId: z.sagaId }]);
+        const claimed = await store.claim(lease('c'), 10);
+        expect(claimed.map((s) => s.sagaId).sort()).toEqual([x.sagaId, y.sagaId].sort());
+      });
     });
 
     describe('requestCancel', () => {

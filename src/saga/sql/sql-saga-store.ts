@@ -252,7 +252,14 @@ export class SqlSagaStore implements SagaStore {
     return renewals;
   }
 
-  async release(owner: string, sagaIds: readonly string[]): Promise<void> {
+  async release(owner: string, sagaIds?: readonly string[]): Promise<void> {
+    if (sagaIds === undefined) {
+      await this.#client.query(
+        `UPDATE ${this.#table} SET owner = NULL, lease_expires_at = NULL WHERE owner = $1`,
+        [owner],
+      );
+      return;
+    }
     if (sagaIds.length === 0) return;
     await this.#client.query(
       `UPDATE ${this.#table} SET owner = NULL, lease_expires_at = NULL

@@ -394,6 +394,48 @@ describe('SagaModule', () => {
     }
   });
 
+  it('a restarted instance with a stable id resumes the sagas it held at once; another waits for the lease', async () => {
+    const store = new MemorySagaStore();
+    const ran: string[] = [];
+    const definition = defineSaga<{ n: number }>('stable-id')
+      .step('only', { execute: ({ sagaId }) => void ran.push(sagaId) })
+      .build();
+    const now = Date.now();
+    await store.create(
+      {
+        sagaId: 'held-1',
+        sagaName: 'stable-id',
+        correlationId: 'held-1',
+        status: 'running',
+        context: { n: 1 },
+        completedSteps: [],
+        skippedSteps: [],
+        compensatedSteps: [],
+        attempts: { only: 1 },
+        compensationAttempts: {},
+        currentStep: 'only',
+        startedAt: now,
+        updatedAt: now,
+        version: 1,
+      },
+      { owner: 'node-1', leaseMs: 60_000 },
+    );
+    const other = new SagaOrchestrator({ store, instanceId: 'node-2', leaseMs: 60_000 }).register(definition);
+    await other.resume();
+    expect(ran).toEqual([]);
+    await other.stop();
+    const restarted = new SagaOrchestrator({ store, instanceId: 'node-1', leaseMs: 60_000 }).register(
+      definition,
+    );
+    await restarted.resume();
+    try {
+      expect((await (await restarted.get('held-1')).result).status).toBe('completed');
+      expect(ran).toEqual(['held-1']);
+    } finally {
+      await restarted.stop();
+    }
+  });
+
   it('starts a saga class that no module registered with a clear error', async () => {
     @Saga('unregistered')
     class Unregistered {
