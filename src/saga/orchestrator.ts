@@ -182,6 +182,8 @@ interface SagaRun<Ctx> {
   chain: Promise<void>;
   /** Events of deferred transitions, published after the next save (which includes them). */
   deferred: SagaEvent[];
+  /** False until the saga's first save (its creation) succeeded: there is no lease to renew yet. */
+  stored: boolean;
   settled: Deferred<SagaState<Ctx>>;
 }
 
@@ -379,7 +381,14 @@ export class SagaOrchestrator {
         const mine: { definition: SagaDefinition<any>; state: SagaState }[] = [];
         for (const state of claimed) {
           const definition = this.#definitions.get(state.sagaName);
-          if (this.#runs.has(state.sagaId)) continue;
+          const local = this.#runs.get(state.sagaId);
+          if (local !== undefined) {
+            // A start() here is creating a saga with this id (it will fail with a conflict): leave
+            // the stored one to a later claim.
+            if (!local.stored && !seen.has(state.sagaId)) leftover.push(state.sagaId);
+            seen.add(state.sagaId);
+            continue;
+          }
           if (definition === undefined) unknown.push(state.sagaId);
           else if (seen.has(state.sagaId)) leftover.push(state.sagaId);
           else mine.push({ definition, state });
@@ -457,7 +466,7 @@ export class SagaOrchestrator {
       await this.#record(run, undefined, true);
       await this.#transition(run, 'start', 'saga.started');
     } catch (error) {
-      this.#runs.delete(sagaId);
+      if (this.#runs.get(sagaId) === run) this.#runs.delete(sagaId);
       if (error instanceof SagaConflictError && businessKey !== undefined && options.onConflict === 'join') {
         const open = await this.store.findOpen(definition.name, businessKey);
         if (open !== undefined) return this.get<Ctx>(open.sagaId);
@@ -641,8 +650,10 @@ export class SagaOrchestrator {
   }
 
   async #heartbeat(): Promise<void> {
+    // A saga whose creation is still being written has no lease yet: renewing it would read as lost.
     const runs = [...this.#runs.values()].filter(
-      (run) => run.detached === undefined && UNFINISHED_SAGA_STATUSES.includes(run.state.status),
+      (run) =>
+        run.stored && run.detached === undefined && UNFINISHED_SAGA_STATUSES.includes(run.state.status),
     );
     if (runs.length === 0) return;
     const renewed = await this.store.renew(
@@ -737,6 +748,7 @@ export class SagaOrchestrator {
       detached: undefined,
       chain: Promise.resolve(),
       deferred: [],
+      stored: state.version > 0,
       settled: deferred(),
     };
   }
@@ -1311,8 +1323,12 @@ export class SagaOrchestrator {
     const next = run.chain.then(async () => {
       if (run.detached !== undefined) throw run.detached;
       try {
-        if (snapshot.version === 1) await this.store.create(snapshot, this.#lease);
-        else await this.store.save(snapshot, this.#lease);
+        if (snapshot.version === 1) {
+          await this.store.create(snapshot, this.#lease);
+          run.stored = true;
+        } else {
+          await this.store.save(snapshot, this.#lease);
+        }
       } catch (error) {
         if (error instanceof SagaOwnershipLostError) {
           this.#logger.warn('Saga lease lost: another instance runs it now', { sagaId: snapshot.sagaId });

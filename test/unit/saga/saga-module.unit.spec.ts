@@ -21,10 +21,11 @@ import {
   sagaDefinitionOf,
   type MessageContext,
   type SagaBusEvent,
+  type SagaLease,
   type SagaState,
   type StepArgs,
 } from 'potter';
-import { createTestApp } from 'potter/testing';
+import { ManualClock, ManualTimers, createTestApp } from 'potter/testing';
 
 interface OrderCtx {
   orderId: string;
@@ -434,6 +435,35 @@ describe('SagaModule', () => {
     } finally {
       await restarted.stop();
     }
+  });
+
+  it('does not take a saga whose creation is still being written for a lost lease (regression: heartbeat vs start)', async () => {
+    const clock = new ManualClock(0);
+    const timers = new ManualTimers(clock);
+    let slowCreate: Promise<void> | undefined;
+    class SlowCreateStore extends MemorySagaStore {
+      override async create(state: SagaState, lease: SagaLease): Promise<void> {
+        if (slowCreate !== undefined) await slowCreate;
+        return super.create(state, lease);
+      }
+    }
+    const store = new SlowCreateStore({ clock });
+    const orchestrator = new SagaOrchestrator({ store, clock, timers, leaseMs: 300 });
+    const hanging = defineSaga<{ n: number }>('hangs')
+      .step('wait', { execute: () => new Promise(() => undefined) })
+      .build();
+    const quick = defineSaga<{ n: number }>('quick')
+      .step('only', { execute: () => undefined })
+      .build();
+    await orchestrator.start(hanging, { n: 1 }); // keeps the lease renewal going
+    let release!: () => void;
+    slowCreate = new Promise<void>((resolve) => (release = resolve));
+    const starting = orchestrator.start(quick, { n: 2 }, { sagaId: 'b' });
+    await timers.advance(250); // two renewals while b's creation is being written
+    release();
+    const handle = await starting;
+    expect((await handle.result).status).toBe('completed');
+    await orchestrator.stop();
   });
 
   it('starts a saga class that no module registered with a clear error', async () => {
