@@ -440,10 +440,10 @@ describe('SagaModule', () => {
   it('does not take a saga whose creation is still being written for a lost lease (regression: heartbeat vs start)', async () => {
     const clock = new ManualClock(0);
     const timers = new ManualTimers(clock);
-    let slowCreate: Promise<void> | undefined;
+    const slow: { create?: Promise<void> } = {};
     class SlowCreateStore extends MemorySagaStore {
       override async create(state: SagaState, lease: SagaLease): Promise<void> {
-        if (slowCreate !== undefined) await slowCreate;
+        if (slow.create !== undefined) await slow.create;
         return super.create(state, lease);
       }
     }
@@ -457,7 +457,7 @@ describe('SagaModule', () => {
       .build();
     await orchestrator.start(hanging, { n: 1 }); // keeps the lease renewal going
     let release!: () => void;
-    slowCreate = new Promise<void>((resolve) => (release = resolve));
+    slow.create = new Promise<void>((resolve) => (release = resolve));
     const starting = orchestrator.start(quick, { n: 2 }, { sagaId: 'b' });
     await timers.advance(250); // two renewals while b's creation is being written
     release();
