@@ -356,6 +356,10 @@ export {
   SagaOwnershipLostError,
   MemoryTimerService,
   DEFAULT_TIMER_RETRY,
+  SAGA_ID_HEADER,
+  IDEMPOTENCY_KEY_HEADER,
+  idempotencyKeyOf,
+  sagaIdOf,
 } from './saga';
 export type {
   SagaDefinition,

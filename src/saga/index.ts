@@ -30,6 +30,7 @@ export { sagaLifecycle, SETTLED_SAGA_STATUSES, type SagaLifecycleEvent } from '.
 export { systemTimers, delay, type SagaTimers } from './timers';
 export { Saga, SagaStep, Compensate, sagaDefinitionOf, type SagaStepOptions } from './saga.decorators';
 export { sagaNameOf, isSagaClass } from './saga-metadata';
+export { SAGA_ID_HEADER, IDEMPOTENCY_KEY_HEADER, idempotencyKeyOf, sagaIdOf } from './headers';
 export { SagaModule, type SagaModuleOptions } from './saga.module';
 export {
   SagaBusEvent,

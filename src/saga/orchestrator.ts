@@ -11,6 +11,7 @@ import type { SimpleEvents } from '../fsm/types';
 import { metadataRegistry } from '../metadata/metadata-registry';
 import type { SagaDefinition } from './define-saga';
 import { sagaNameOf } from './saga-metadata';
+import { IDEMPOTENCY_KEY_HEADER, SAGA_ID_HEADER } from './headers';
 import {
   SagaAbortedError,
   SagaCancelledError,
@@ -787,6 +788,20 @@ export class SagaOrchestrator {
       run.controller.abort(new SagaCancelledError(saved.sagaId));
     }
     this.#applyRequest(run, request);
+    const deadlineAt = saved.deadlineAt;
+    if (this.#timerService !== undefined && deadlineAt !== undefined && !run.forwardDone) {
+      // The previous owner may have died before scheduling it (scheduling replaces by id).
+      this.#timerService
+        .schedule({
+          id: deadlineTimerId(saved.sagaId),
+          kind: DEADLINE_TIMER,
+          dueAt: deadlineAt,
+          payload: { sagaId: saved.sagaId },
+        })
+        .catch((error: unknown) =>
+          this.#logger.warn('Could not schedule a saga deadline timer', { sagaId: saved.sagaId, error }),
+        );
+    }
     this.#launch(run, async () => {
       if (run.state.status === 'pending') await this.#transition(run, 'start', 'saga.started');
       if (run.state.status === 'running') await this.#execute(run);
@@ -1125,7 +1140,7 @@ export class SagaOrchestrator {
       attempt,
       idempotencyKey,
       signal,
-      dispatch<R>(command: object): Promise<R> {
+      dispatch(command: object): Promise<never> {
         if (commandBus === undefined) {
           return Promise.reject(
             new ConfigurationError(`Saga ${sagaName} step ${step}: the orchestrator has no command bus.`, {
@@ -1138,9 +1153,9 @@ export class SagaOrchestrator {
           metadata: {
             correlationId,
             causationId: sagaId,
-            headers: { 'potter-saga-id': sagaId, 'potter-idempotency-key': idempotencyKey },
+            headers: { [SAGA_ID_HEADER]: sagaId, [IDEMPOTENCY_KEY_HEADER]: idempotencyKey },
           },
-        }) as Promise<R>;
+        }) as Promise<never>;
       },
       waitFor<E extends object>(
         eventClass: new (...args: never[]) => E,

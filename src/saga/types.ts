@@ -1,4 +1,5 @@
 import type { BackoffOptions } from '../core/backoff';
+import type { ResultOf } from '../core/messages';
 
 /** The lifecycle status of a saga (the states of {@link sagaLifecycle}). */
 export type SagaStatus =
@@ -40,12 +41,14 @@ export interface StepArgs<Ctx> {
   readonly signal: AbortSignal;
   /**
    * Dispatches a command on the CommandBus with the saga's correlation id, the saga id as causation
-   * id, and headers `potter-saga-id` and `potter-idempotency-key` (this step's key), so the command
-   * handler can apply it once. Resolves to the handler's result.
+   * id, and headers `potter-saga-id` and `potter-idempotency-key` (this step's key; read it in the
+   * handler with `idempotencyKeyOf(context)`), so the command handler can apply it once. Resolves to
+   * the handler's result, typed from a `TypedCommand<R>` (or give `R` explicitly).
    *
    * @throws ConfigurationError when the orchestrator has no command bus.
    */
-  dispatch<R = unknown>(command: object): Promise<R>;
+  dispatch<C extends object>(command: C): Promise<ResultOf<C>>;
+  dispatch<R>(command: object): Promise<R>;
   /**
    * Waits for the next event of `eventClass` published on the EventBus that `match`es (default: an
    * event carrying the saga's correlation id). Subscribes at once, so call it before dispatching the

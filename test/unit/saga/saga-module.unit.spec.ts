@@ -1,5 +1,10 @@
 import {
   Command,
+  IDEMPOTENCY_KEY_HEADER,
+  MemoryTimerService,
+  TypedCommand,
+  idempotencyKeyOf,
+  sagaIdOf,
   CommandHandler,
   Compensate,
   ConfigurationError,
@@ -66,10 +71,10 @@ class Payments {
 
   @CommandHandler(ChargeCard)
   async charge(command: ChargeCard, context: MessageContext): Promise<void> {
-    const key = context.metadata.headers?.['potter-idempotency-key'];
+    const key = idempotencyKeyOf(context);
     Payments.seen.push({
       key,
-      sagaId: context.metadata.headers?.['potter-saga-id'],
+      sagaId: sagaIdOf(context),
       correlationId: context.correlationId,
       ...(context.causationId === undefined ? {} : { causationId: context.causationId }),
     });
@@ -464,6 +469,94 @@ describe('SagaModule', () => {
     const handle = await starting;
     expect((await handle.result).status).toBe('completed');
     await orchestrator.stop();
+  });
+
+  it('types dispatch from a TypedCommand, and exports the header names', async () => {
+    @Command('test.Quote')
+    class Quote extends TypedCommand<{ price: number }> {
+      constructor(readonly sku: string) {
+        super();
+      }
+    }
+    class QuoteHandler {
+      @CommandHandler(Quote)
+      quote(command: Quote, context: MessageContext): { price: number } {
+        expect(context.metadata.headers?.[IDEMPOTENCY_KEY_HEADER]).toBe(idempotencyKeyOf(context));
+        return { price: command.sku.length * 10 };
+      }
+    }
+    interface QuoteCtx {
+      sku: string;
+      price?: number;
+    }
+    const quoted = defineSaga<QuoteCtx>('typed-dispatch')
+      .step('quote', {
+        execute: async ({ context, dispatch }) => {
+          // Compile-time check: the result is { price: number }, not unknown.
+          const { price } = await dispatch(new Quote(context.sku));
+          context.price = price;
+        },
+      })
+      .build();
+    @Module({
+      imports: [SagaModule.forRoot({ definitions: [quoted], leaseMs: 60_000 })],
+      handlers: [QuoteHandler],
+    })
+    class App {}
+    const application = await createTestApp(App);
+    await application.start();
+    try {
+      const input: QuoteCtx = { sku: 'abc' };
+      const handle = await application.resolve(SagaOrchestrator).start(quoted, input);
+      expect((await handle.result).context.price).toBe(30);
+      expect(IDEMPOTENCY_KEY_HEADER).toBe('potter-idempotency-key');
+    } finally {
+      await application.stop();
+    }
+  });
+
+  it('re-schedules the durable deadline of a saga it resumes (its previous owner may not have)', async () => {
+    const clock = new ManualClock(1_000);
+    const timers = new ManualTimers(clock);
+    const store = new MemorySagaStore({ clock });
+    const timerService = new MemoryTimerService({ clock, timers });
+    const definition = defineSaga<{ n: number }>('deadline-resume')
+      .step('wait', { execute: () => new Promise(() => undefined) })
+      .timeout(5_000)
+      .build();
+    await store.create(
+      {
+        sagaId: 'd-1',
+        sagaName: 'deadline-resume',
+        correlationId: 'd-1',
+        status: 'running',
+        context: { n: 1 },
+        completedSteps: [],
+        skippedSteps: [],
+        compensatedSteps: [],
+        attempts: {},
+        compensationAttempts: {},
+        startedAt: 1_000,
+        updatedAt: 1_000,
+        deadlineAt: 6_000,
+        version: 1,
+      },
+      { owner: 'gone', leaseMs: 1 },
+    );
+    clock.advance(10);
+    const orchestrator = new SagaOrchestrator({ store, clock, timers, timerService, leaseMs: 3_600_000 });
+    orchestrator.register(definition);
+    await orchestrator.resume();
+    try {
+      await timers.advance(0);
+      expect(await timerService.get('potter.saga.deadline:d-1')).toMatchObject({ dueAt: 6_000 });
+      await timers.advance(5_000);
+      const state = await (await orchestrator.get('d-1')).result;
+      expect(state.status).toBe('failed');
+      expect(state.error?.code).toBe('POTTER_TIMEOUT');
+    } finally {
+      await orchestrator.stop();
+    }
   });
 
   it('starts a saga class that no module registered with a clear error', async () => {
