@@ -1,15 +1,12 @@
-import type { MessageContext } from 'potter';
+import { idempotencyKeyOf as sagaStepKeyOf, type MessageContext } from 'potter';
 
 /**
- * The header a saga step sets on every command it dispatches: `<sagaId>:<step>` for the step,
- * `<sagaId>:<step>:compensate` for its compensation. It stays the same when the step is retried or
- * re-run after a crash, so a participant that remembers it applies the step's effect once.
+ * The key a command is applied once by: the saga step's idempotency key (header
+ * `potter-idempotency-key`: `<sagaId>:<step>`, or `<sagaId>:<step>:compensate`; the same when the
+ * step is retried or re-run after a crash), else the command's own id.
  */
-export const IDEMPOTENCY_KEY_HEADER = 'potter-idempotency-key';
-
-/** The key a command is applied once by: the saga's header, else the command's own id. */
 export function idempotencyKeyOf(context: MessageContext): string {
-  return context.metadata.headers[IDEMPOTENCY_KEY_HEADER] ?? context.id;
+  return sagaStepKeyOf(context) ?? context.id;
 }
 
 /**

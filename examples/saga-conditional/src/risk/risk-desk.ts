@@ -1,7 +1,12 @@
-import { Command, CommandHandler, Event, EventBus, Injectable, type MessageContext } from 'potter';
-
-/** Set by a saga step on every command it dispatches: the same for every attempt of the step. */
-const IDEMPOTENCY_KEY_HEADER = 'potter-idempotency-key';
+import {
+  Command,
+  CommandHandler,
+  Event,
+  EventBus,
+  Injectable,
+  idempotencyKeyOf,
+  type MessageContext,
+} from 'potter';
 
 /** Asks the risk team to review an order. The answer comes later, as `ReviewDecided`. */
 @Command('risk.RequestReview')
@@ -55,7 +60,8 @@ export class RiskDesk {
 
   @CommandHandler(RequestReview)
   request(command: RequestReview, context: MessageContext): void {
-    const key = context.metadata.headers[IDEMPOTENCY_KEY_HEADER] ?? context.id;
+    // The saga step's key (the same for every attempt of the step), else the command's own id.
+    const key = idempotencyKeyOf(context) ?? context.id;
     if (this.#applied.has(key)) return;
     this.#applied.add(key);
     this.#pending.set(command.orderId, command);
