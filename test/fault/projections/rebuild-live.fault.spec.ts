@@ -124,6 +124,9 @@ describe('rebuild under live appends (PostgreSQL, real process)', () => {
         }
         timing.finished = Date.now();
         await sleep(500);
+        // The writer must have appended enough around the rebuild (a fast replay on a slow writer
+        // once left it at 96): keep it going until it has, rather than hoping the timing allows.
+        await until(async () => writer.written() > 100, 'the writer to append 100 events', 30_000, 20);
       } finally {
         await writer.stop();
         sampling = false;
