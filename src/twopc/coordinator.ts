@@ -3,7 +3,7 @@ import { ConfigurationError, TimeoutError, isPotterError } from '../core/errors'
 import { newId } from '../core/ids';
 import { silentLogger, type Logger } from '../core/logger';
 import { delay, systemTimers, type SagaTimers } from '../saga/timers';
-import { TwoPhaseCoordinatorStoppedError } from './errors';
+import { TwoPhaseConflictError, TwoPhaseCoordinatorStoppedError } from './errors';
 import type {
   CoordinatorLog,
   TwoPhaseDecision,
@@ -72,14 +72,52 @@ export interface TwoPhaseRequest {
   participants?: readonly (TwoPhaseParticipant | string)[];
   /** Passed to every participant's `prepare`. */
   payload?: unknown;
+  /**
+   * Run-or-join: when a transaction with this `txId` exists (in the log, or running on this
+   * coordinator), drive or await it to its outcome instead of rejecting with
+   * `TwoPhaseConflictError`, and never run a second one. Meant for callers that retry or resume with
+   * a stable id, such as saga steps (see `twoPhaseStep`):
+   *
+   * - running on this coordinator → awaits that run;
+   * - completed → resolves to its outcome at once;
+   * - decided, held by a live coordinator (its lease runs) → waits (polling the log with the retry
+   *   backoff) until it completes; decided, lease expired → takes it over and re-sends the decision
+   *   to the participants that did not confirm it, until they do;
+   * - undecided, held by a live coordinator → waits for its decision as above; undecided, lease
+   *   expired → takes it over and aborts it (presumed abort: its coordinator is gone or late, and
+   *   the log's first decision wins, so a late commit decision loses).
+   *
+   * A joined transaction's `payload` is ignored, and its participants are the ones the log records
+   * (looked up among the given and the registered participants by name). @default false
+   */
+  join?: boolean;
+  /**
+   * Stops the caller's wait: the call rejects with the signal's reason. The transaction itself is
+   * not cut short — the coordinator keeps driving it (or leaves it to recovery if closed).
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link TwoPhaseCoordinator.settle}. */
+export interface TwoPhaseSettleOptions {
+  /** Participants (objects or names of registered ones) the log's participant names are looked up in, besides the registered ones. */
+  participants?: readonly (TwoPhaseParticipant | string)[];
+  /** Stops the caller's wait (as {@link TwoPhaseRequest.signal}). */
+  signal?: AbortSignal;
 }
 
 /** The result of {@link TwoPhaseCoordinator.execute}: every participant confirmed the outcome. */
 export interface TwoPhaseResult {
   txId: string;
   outcome: 'committed' | 'aborted';
-  /** The votes, in the order of the participants. */
+  /**
+   * The votes, in the order of the participants. Empty when this call joined a transaction whose
+   * prepare phase it did not see (`joined` and not running on this coordinator): the log keeps
+   * decisions, not votes.
+   */
   votes: TwoPhaseVote[];
+  /** True when the call joined an existing transaction (`join`, `settle`) instead of running its prepare phase. */
+  joined?: boolean;
 }
 
 /** What {@link TwoPhaseCoordinator.recover} did. */
@@ -131,6 +169,8 @@ export class TwoPhaseCoordinator {
   readonly #logger: Logger;
   readonly #random: () => number;
   readonly #closed = new AbortController();
+  /** The transactions this coordinator drives now, by id: at most one local driver per transaction. */
+  readonly #running = new Map<string, Promise<TwoPhaseResult>>();
 
   constructor(options: TwoPhaseCoordinatorOptions) {
     this.#log = options.log;
@@ -173,23 +213,59 @@ export class TwoPhaseCoordinator {
     return this;
   }
 
+  /** The registered participant named `name`, if any. */
+  participant(name: string): TwoPhaseParticipant | undefined {
+    return this.#participants.get(name);
+  }
+
   /**
    * Runs one transaction to its end: resolves once every participant confirmed the outcome
-   * (`committed` or `aborted`). Rejects with `TwoPhaseConflictError` for a used `txId`, with
-   * `TwoPhaseCoordinatorStoppedError` when the coordinator is closed meanwhile, and with the log's
-   * error when a log write fails — in the last two cases the transaction is left to `recover`.
+   * (`committed` or `aborted`). Rejects with `TwoPhaseConflictError` for a used `txId` (unless
+   * `join`), with `TwoPhaseCoordinatorStoppedError` when the coordinator is closed meanwhile, and
+   * with the log's error when a log write fails — in the last two cases the transaction is left to
+   * `recover` (or to the next `execute` with `join`).
    */
   async execute(request: TwoPhaseRequest = {}): Promise<TwoPhaseResult> {
     const participants = this.#resolve(request.participants);
     const txId = request.txId ?? newId();
     if (this.#closed.signal.aborted) throw new TwoPhaseCoordinatorStoppedError(txId, this.owner);
+    if (request.join === true) {
+      return this.#join(txId, participants, { payload: request.payload }, request.signal);
+    }
+    if (this.#running.has(txId)) throw new TwoPhaseConflictError(txId);
+    return this.#track(txId, () => this.#run(txId, participants, request.payload));
+  }
+
+  /**
+   * Drives an existing transaction to its end without starting one, and resolves to its outcome
+   * once every participant confirmed it (as {@link TwoPhaseRequest.join}: awaits a live
+   * coordinator, takes over an expired lease, aborts an undecided transaction whose coordinator is
+   * gone). A transaction the log does not know is presumed aborted — and recorded so (begun and
+   * decided `abort`, a rollback sent to the given participants), so that a late `execute` of the
+   * same id can no longer run it. Used by the compensation of a 2PC saga step, which must know
+   * whether the step's transaction committed.
+   */
+  async settle(txId: string, options: TwoPhaseSettleOptions = {}): Promise<TwoPhaseResult> {
+    const given = (options.participants ?? []).map((p) =>
+      typeof p === 'string' ? this.#resolve([p])[0]! : p,
+    );
+    if (this.#closed.signal.aborted) throw new TwoPhaseCoordinatorStoppedError(txId, this.owner);
+    return this.#join(txId, given, undefined, options.signal);
+  }
+
+  /** Phase 1, decision and phase 2 of a new transaction. */
+  async #run(
+    txId: string,
+    participants: readonly TwoPhaseParticipant[],
+    payload: unknown,
+  ): Promise<TwoPhaseResult> {
     await this.#log.begin(
       txId,
       participants.map((p) => p.name),
       this.#lease,
     );
     try {
-      const votes = await Promise.all(participants.map((p) => this.#prepare(p, txId, request.payload)));
+      const votes = await Promise.all(participants.map((p) => this.#prepare(p, txId, payload)));
       this.#throwIfClosed();
       const wanted: TwoPhaseDecision = votes.every((v) => v.vote === 'yes') ? 'commit' : 'abort';
       const decision = await this.#log.decide(txId, wanted);
@@ -199,10 +275,139 @@ export class TwoPhaseCoordinator {
         });
       }
       await this.#finish(txId, decision, participants);
-      return { txId, outcome: decision === 'commit' ? 'committed' : 'aborted', votes };
+      return { txId, outcome: outcomeOf(decision), votes };
     } catch (error) {
       throw this.#stopped(error, txId);
     }
+  }
+
+  /**
+   * Run-or-join (see {@link TwoPhaseRequest.join}); `start` undefined: settle (a transaction the
+   * log does not know is recorded aborted instead of being run).
+   */
+  async #join(
+    txId: string,
+    given: readonly TwoPhaseParticipant[],
+    start: { payload: unknown } | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<TwoPhaseResult> {
+    const byName = new Map(this.#participants);
+    for (const participant of given) byName.set(participant.name, participant);
+    const wait = new AbortController();
+    const unlink = [this.#closed.signal, ...(signal === undefined ? [] : [signal])].map((s) => link(s, wait));
+    try {
+      return await this.#joinLoop(txId, given, byName, start, signal, wait.signal);
+    } finally {
+      for (const undo of unlink) undo();
+    }
+  }
+
+  async #joinLoop(
+    txId: string,
+    given: readonly TwoPhaseParticipant[],
+    byName: ReadonlyMap<string, TwoPhaseParticipant>,
+    start: { payload: unknown } | undefined,
+    signal: AbortSignal | undefined,
+    wait: AbortSignal,
+  ): Promise<TwoPhaseResult> {
+    for (let round = 1; ; round++) {
+      if (wait.aborted) throw this.#stopped(wait.reason, txId);
+      const local = this.#running.get(txId);
+      if (local !== undefined) {
+        try {
+          return { ...(await abortable(local, signal)), joined: true };
+        } catch (error) {
+          // Its begin lost against another coordinator's: look at the log again.
+          if (error instanceof TwoPhaseConflictError) continue;
+          throw error;
+        }
+      }
+      const record = await this.#log.get(txId);
+      if (this.#running.has(txId)) continue;
+      if (record === undefined) {
+        const run =
+          start === undefined
+            ? this.#track(txId, () => this.#recordAbort(txId, given))
+            : this.#track(txId, () => this.#run(txId, given, start.payload));
+        try {
+          return await abortable(run, signal);
+        } catch (error) {
+          if (error instanceof TwoPhaseConflictError) continue;
+          throw error;
+        }
+      }
+      if (record.completed) {
+        return { txId, outcome: outcomeOf(record.decision ?? 'abort'), votes: [], joined: true };
+      }
+      const missing = record.participants.filter((name) => !byName.has(name));
+      if (missing.length > 0) {
+        throw new ConfigurationError(
+          `Cannot join two-phase transaction ${txId}: participants ${missing.join(', ')} are not given.`,
+          { txId, missing },
+        );
+      }
+      const taken = await this.#log.renew(txId, this.#lease);
+      if (this.#running.has(txId)) continue;
+      if (taken) {
+        return abortable(
+          this.#track(txId, () => this.#takeOver(record, byName)),
+          signal,
+        );
+      }
+      // A live coordinator holds it: wait for its decision, its completion or its lease's end.
+      try {
+        await delay(this.#timers, backoffDelay(this.#retry, round, this.#random), wait);
+      } catch (reason) {
+        throw this.#stopped(reason, txId);
+      }
+    }
+  }
+
+  /** A transaction this coordinator now holds the lease of: undecided → abort, then phase 2. */
+  async #takeOver(
+    record: TwoPhaseRecord,
+    byName: ReadonlyMap<string, TwoPhaseParticipant>,
+  ): Promise<TwoPhaseResult> {
+    const { txId } = record;
+    try {
+      // The record may be stale: a decision recorded meanwhile is the one `decide` returns.
+      const decision = record.decision ?? (await this.#log.decide(txId, 'abort'));
+      this.#logger.info('Took over a two-phase transaction', { txId, decision, was: record.owner });
+      const pending = record.participants
+        .filter((name) => !record.done.includes(name))
+        .map((name) => byName.get(name)!);
+      await this.#finish(txId, decision, pending);
+      return { txId, outcome: outcomeOf(decision), votes: [], joined: true };
+    } catch (error) {
+      throw this.#stopped(error, txId);
+    }
+  }
+
+  /** Records a transaction nobody began as aborted, so that a late `execute` of its id cannot run it. */
+  async #recordAbort(txId: string, participants: readonly TwoPhaseParticipant[]): Promise<TwoPhaseResult> {
+    await this.#log.begin(
+      txId,
+      participants.map((p) => p.name),
+      this.#lease,
+    );
+    try {
+      const decision = await this.#log.decide(txId, 'abort');
+      await this.#finish(txId, decision, participants);
+      return { txId, outcome: outcomeOf(decision), votes: [], joined: true };
+    } catch (error) {
+      throw this.#stopped(error, txId);
+    }
+  }
+
+  /** Runs `fn` as this coordinator's driver of `txId` (joiners await it) until it settles. */
+  #track(txId: string, fn: () => Promise<TwoPhaseResult>): Promise<TwoPhaseResult> {
+    const run = fn();
+    this.#running.set(txId, run);
+    const forget = (): void => {
+      if (this.#running.get(txId) === run) this.#running.delete(txId);
+    };
+    run.then(forget, forget);
+    return run;
   }
 
   /**
@@ -444,6 +649,41 @@ export class TwoPhaseCoordinator {
   #stopped(error: unknown, txId: string): unknown {
     return error instanceof ClosedSignal ? new TwoPhaseCoordinatorStoppedError(txId, this.owner) : error;
   }
+}
+
+/** Aborts `child` when `parent` aborts; returns the unlink. */
+function link(parent: AbortSignal, child: AbortController): () => void {
+  if (parent.aborted) {
+    child.abort(parent.reason);
+    return () => undefined;
+  }
+  const onAbort = (): void => child.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  return () => parent.removeEventListener('abort', onAbort);
+}
+
+function outcomeOf(decision: TwoPhaseDecision): TwoPhaseResult['outcome'] {
+  return decision === 'commit' ? 'committed' : 'aborted';
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the promise itself goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function checkTimeout(option: string, ms: number): number {

@@ -21,5 +21,6 @@ export {
   type TwoPhaseRequest,
   type TwoPhaseResult,
   type TwoPhaseRetryOptions,
+  type TwoPhaseSettleOptions,
   type TwoPhaseVote,
 } from './coordinator';
