@@ -85,6 +85,11 @@ export const ERROR_CATALOG = {
     status: 503,
     description: 'A two-phase coordinator was closed while driving a transaction; recovery finishes it.',
   },
+  POTTER_TWOPC_REMOTE_FAILED: {
+    status: 502,
+    description: 'A remote two-phase participant or outcome service failed (or the client closed first).',
+  },
+  POTTER_TWOPC_BAD_REQUEST: { status: 400, description: 'A two-phase request over a bus was malformed.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 /** A stable Potter error code. */

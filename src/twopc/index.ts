@@ -24,3 +24,4 @@ export {
   type TwoPhaseSettleOptions,
   type TwoPhaseVote,
 } from './coordinator';
+export * from './remote';

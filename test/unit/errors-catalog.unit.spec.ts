@@ -34,6 +34,8 @@ import {
   TwoPhaseConflictError,
   TwoPhaseCoordinatorStoppedError,
   TwoPhaseTransactionNotFoundError,
+  TwoPhaseRemoteError,
+  TwoPhaseBadRequestError,
   ValidationError,
   isPotterError,
   type ErrorCode,
@@ -172,6 +174,19 @@ const SAMPLES: Record<string, () => Sample> = {
   TwoPhaseCoordinatorStoppedError: () => ({
     error: new TwoPhaseCoordinatorStoppedError('tx-1', 'node-a'),
     details: { txId: 'tx-1', owner: 'node-a' },
+  }),
+  TwoPhaseRemoteError: () => ({
+    error: new TwoPhaseRemoteError('prepare', 'tx-1', { name: 'Error', message: 'no stock' }, 'north'),
+    details: {
+      operation: 'prepare',
+      txId: 'tx-1',
+      target: 'north',
+      remote: { name: 'Error', message: 'no stock' },
+    },
+  }),
+  TwoPhaseBadRequestError: () => ({
+    error: new TwoPhaseBadRequestError('txId is missing'),
+    details: { reason: 'txId is missing' },
   }),
   InvalidTransitionError: () => ({
     error: new InvalidTransitionError('order', 'shipped', 'pay', ['deliver']),
