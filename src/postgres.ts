@@ -35,4 +35,5 @@ export {
 export { SqlInbox, type SqlInboxOptions } from './messaging/sql';
 export { SqlSagaStore, type SqlSagaStoreOptions } from './saga/sql/sql-saga-store';
 export { SqlTimerService, type SqlTimerServiceOptions } from './saga/sql/sql-timer-service';
+export { SqlSagaViews, type SqlSagaViewsOptions } from './saga/monitoring/sql-saga-views';
 export { SqlCoordinatorLog, type SqlCoordinatorLogOptions } from './twopc/sql';

@@ -37,6 +37,13 @@ export class SagaConflictError extends PotterError {
   }
 }
 
+/** A saga query (`ListSagas`, `GetSagaHistory`, …) with invalid arguments: a bad cursor, limit, time or status. */
+export class SagaQueryError extends PotterError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super('POTTER_SAGA_INVALID_QUERY', message, { details });
+  }
+}
+
 /** The serializable form of a thrown value. */
 export function errorInfo(error: unknown): SagaErrorInfo {
   if (error instanceof Error) {

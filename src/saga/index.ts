@@ -31,7 +31,39 @@ export { systemTimers, delay, type SagaTimers } from './timers';
 export { Saga, SagaStep, Compensate, sagaDefinitionOf, type SagaStepOptions } from './saga.decorators';
 export { sagaNameOf, isSagaClass } from './saga-metadata';
 export { SAGA_ID_HEADER, IDEMPOTENCY_KEY_HEADER, idempotencyKeyOf, sagaIdOf } from './headers';
-export { SagaModule, type SagaModuleOptions } from './saga.module';
+export { SagaModule, type SagaModuleOptions, type SagaMonitoringOptions } from './saga.module';
+export {
+  SAGA_STREAM_PREFIX,
+  SAGA_EVENT_TYPE_NAMES,
+  sagaStreamId,
+  sagaEventOf,
+  type RecordedSagaEvent,
+} from './saga-event-log';
+export {
+  SAGA_STATUSES,
+  applySagaEvent,
+  type SagaView,
+  type SagaStepView,
+  type SagaStepViewStatus,
+  type SagaViewError,
+  type SagaHistoryEntry,
+  type SagaTimeBound,
+  type SagaFilter,
+  type ListSagasQuery,
+  type SagaPage,
+  type SagaHistoryQuery,
+  type SagaStatusCounts,
+  type SagaViewStore,
+} from './monitoring/saga-view';
+export { MemorySagaViews } from './monitoring/memory-saga-views';
+export { SagaReadModelProjection, SAGA_READ_MODEL_PROJECTION } from './monitoring/saga-read-model.projection';
+export {
+  SAGA_VIEWS,
+  GetSaga,
+  ListSagas,
+  GetSagaHistory,
+  CountSagasByStatus,
+} from './monitoring/saga-queries';
 export {
   SagaBusEvent,
   SagaStarted,
@@ -58,6 +90,7 @@ export {
   SagaStateError,
   SagaConflictError,
   SagaOwnershipLostError,
+  SagaQueryError,
   errorInfo,
   isInterruption,
 } from './errors';

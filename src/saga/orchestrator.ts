@@ -1324,6 +1324,9 @@ export class SagaOrchestrator {
     if (event !== undefined) {
       run.deferred.push({
         ...event,
+        ...(event.type === 'saga.started' && run.state.businessKey !== undefined
+          ? { businessKey: run.state.businessKey }
+          : {}),
         sagaId: run.state.sagaId,
         sagaName: run.state.sagaName,
         correlationId: run.state.correlationId,
@@ -1339,10 +1342,10 @@ export class SagaOrchestrator {
       if (run.detached !== undefined) throw run.detached;
       try {
         if (snapshot.version === 1) {
-          await this.store.create(snapshot, this.#lease);
+          await this.store.create(snapshot, this.#lease, events);
           run.stored = true;
         } else {
-          await this.store.save(snapshot, this.#lease);
+          await this.store.save(snapshot, this.#lease, events);
         }
       } catch (error) {
         if (error instanceof SagaOwnershipLostError) {

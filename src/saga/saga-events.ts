@@ -18,6 +18,8 @@ export abstract class SagaBusEvent {
   /** For failures: whether another attempt follows. */
   readonly willRetry?: boolean;
   readonly error?: SagaErrorInfo;
+  /** The saga's business key, on `SagaStarted` (when it has one). */
+  readonly businessKey?: string;
   /** When it happened (ms since the epoch). */
   readonly at!: number;
 

@@ -1,6 +1,9 @@
 import { SagaConflictError, SagaOwnershipLostError } from './errors';
 import { ConfigurationError } from '../core/errors';
-import type { SagaState, SagaStatus } from './types';
+import type { EventStore } from '../eventsourcing/event-store';
+import type { MemoryEventStore } from '../eventsourcing/memory/memory-event-store';
+import { sagaStreamId, toSagaStoreEvents } from './saga-event-log';
+import type { SagaEvent, SagaState, SagaStatus } from './types';
 import type { Clock } from '../core/clock';
 import { systemClock } from '../core/clock';
 
@@ -42,19 +45,30 @@ export interface SagaRenewal {
  */
 export interface SagaStore {
   /**
+   * Set when the store records saga events: every `create`/`save` appends the events it is given
+   * to the stream `potter.saga-<sagaId>` of this event store in the same transaction as the
+   * state, so the events are exactly the transitions that were saved (the saga read model is
+   * projected from them, see `SagaModule`'s `monitoring`).
+   */
+  readonly eventStore?: EventStore;
+  /**
    * Inserts a new saga held by `lease.owner`.
    *
    * @throws SagaConflictError when the id is taken, or an open saga (see {@link OPEN_SAGA_STATUSES})
    *   of the same `sagaName` has the same `businessKey`.
+   * @param events The saga events of the transitions this write records: a store that records
+   *   events ({@link SagaStore.eventStore}) appends them to the saga's stream atomically with the
+   *   state (both or neither); other stores ignore them.
    */
-  create(state: SagaState, lease: SagaLease): Promise<void>;
+  create(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void>;
   /**
    * Replaces the state of a saga held by `lease.owner` whose stored version is `state.version - 1`,
    * and extends the lease (or ends it when the new status is settled or `compensation_failed`).
    *
    * @throws SagaOwnershipLostError when another owner holds it, or the stored version differs.
+   * @param events As for {@link SagaStore.create}: recorded with the state, or not at all.
    */
-  save(state: SagaState, lease: SagaLease): Promise<void>;
+  save(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void>;
   /** The latest state of a saga, or undefined. */
   load(sagaId: string): Promise<SagaState | undefined>;
   /** The sagas in one of `statuses` (default: the unfinished ones), oldest first (then by id). */
@@ -149,16 +163,31 @@ export class MemorySagaStore implements SagaStore {
    */
   readonly saves: SagaState[] = [];
 
+  readonly eventStore: MemoryEventStore | undefined;
+
   /**
    * @param options.clock The clock leases run on (default: the system clock).
    * @param options.recordSaves Keep every created and saved state in {@link MemorySagaStore.saves}.
+   * @param options.eventStore Record the saga events in this in-memory event store, in the same
+   *   step as the state (see {@link SagaStore.eventStore}).
    */
-  constructor(options: { clock?: Clock; recordSaves?: boolean } = {}) {
+  constructor(options: { clock?: Clock; recordSaves?: boolean; eventStore?: MemoryEventStore } = {}) {
     this.#clock = options.clock ?? systemClock;
     this.#recordSaves = options.recordSaves ?? false;
+    this.eventStore = options.eventStore;
   }
 
-  async create(state: SagaState, lease: SagaLease): Promise<void> {
+  /**
+   * Appends `events` to the saga's stream. The in-memory event store checks and writes
+   * synchronously (before its first `await`), so calling this right before changing the row makes
+   * the two one step: no other call runs in between.
+   */
+  #append(sagaId: string, events: readonly SagaEvent[] | undefined): Promise<unknown> | undefined {
+    if (this.eventStore === undefined || events === undefined || events.length === 0) return undefined;
+    return this.eventStore.appendToStream(sagaStreamId(sagaId), toSagaStoreEvents(events));
+  }
+
+  async create(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
     const leaseMs = leaseMsOf(lease);
     if (this.#rows.has(state.sagaId)) {
       throw new SagaConflictError(`A saga with id ${state.sagaId} exists already.`, { sagaId: state.sagaId });
@@ -173,22 +202,27 @@ export class MemorySagaStore implements SagaStore {
         );
       }
     }
+    const copy = structuredClone(state);
+    const appended = this.#append(state.sagaId, events);
     this.#rows.set(state.sagaId, {
-      state: structuredClone(state),
+      state: copy,
       owner: isUnfinished(state.status) ? lease.owner : undefined,
       leaseExpiresAt: this.#clock.now() + leaseMs,
       cancelRequested: undefined,
     });
     if (this.#recordSaves) this.saves.push(structuredClone(state));
+    await appended;
   }
 
-  async save(state: SagaState, lease: SagaLease): Promise<void> {
+  async save(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
     const leaseMs = leaseMsOf(lease);
     const row = this.#rows.get(state.sagaId);
     if (row === undefined || row.owner !== lease.owner || row.state.version !== state.version - 1) {
       throw new SagaOwnershipLostError(state.sagaId, lease.owner);
     }
-    row.state = structuredClone(state);
+    const copy = structuredClone(state);
+    const appended = this.#append(state.sagaId, events);
+    row.state = copy;
     if (isUnfinished(state.status)) {
       row.leaseExpiresAt = this.#clock.now() + leaseMs;
     } else {
@@ -196,6 +230,7 @@ export class MemorySagaStore implements SagaStore {
       row.cancelRequested = undefined;
     }
     if (this.#recordSaves) this.saves.push(structuredClone(state));
+    await appended;
   }
 
   async load(sagaId: string): Promise<SagaState | undefined> {

@@ -203,6 +203,8 @@ export interface SagaEvent {
   /** For `*.failed`: whether another attempt follows. */
   readonly willRetry?: boolean;
   readonly error?: SagaErrorInfo;
+  /** The saga's business key, on `saga.started` (when it has one). */
+  readonly businessKey?: string;
   /** Clock time. */
   readonly at: number;
 }

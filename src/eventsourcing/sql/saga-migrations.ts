@@ -58,3 +58,40 @@ export const TIMERS_MIGRATION: EventStoreMigration = {
   ],
   down: (s) => [`DROP TABLE ${s}.timers`],
 };
+
+/**
+ * v9 of the store schema: the saga read model (`SqlSagaViews`, written by the `potter.sagas`
+ * projection). `saga_views` has one row per saga — the whole view as JSONB plus the columns the
+ * saga queries filter and sort on (times as ms since the epoch, for exact keyset paging);
+ * `saga_view_history` one row per saga event. Ids sort in `COLLATE "C"` (byte order), like the
+ * in-memory read model.
+ */
+export const SAGA_VIEWS_MIGRATION: EventStoreMigration = {
+  version: 9,
+  name: 'create saga read model',
+  up: (s) => [
+    `CREATE TABLE ${s}.saga_views (
+      saga_id text COLLATE "C" PRIMARY KEY,
+      saga_name text NOT NULL,
+      status text NOT NULL,
+      correlation_id text NOT NULL,
+      business_key text,
+      started_at bigint NOT NULL,
+      updated_at bigint NOT NULL,
+      version integer NOT NULL,
+      view jsonb NOT NULL
+    )`,
+    `CREATE INDEX saga_views_started_idx ON ${s}.saga_views (started_at, saga_id)`,
+    `CREATE INDEX saga_views_updated_idx ON ${s}.saga_views (updated_at, saga_id)`,
+    `CREATE INDEX saga_views_status_idx ON ${s}.saga_views (status, started_at, saga_id)`,
+    `CREATE INDEX saga_views_name_idx ON ${s}.saga_views (saga_name, started_at, saga_id)`,
+    `CREATE INDEX saga_views_correlation_idx ON ${s}.saga_views (correlation_id)`,
+    `CREATE TABLE ${s}.saga_view_history (
+      saga_id text COLLATE "C" NOT NULL,
+      seq integer NOT NULL,
+      entry jsonb NOT NULL,
+      PRIMARY KEY (saga_id, seq)
+    )`,
+  ],
+  down: (s) => [`DROP TABLE ${s}.saga_view_history`, `DROP TABLE ${s}.saga_views`],
+};

@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../../core/errors';
 import { INBOX_MIGRATION } from './inbox-migration';
-import { SAGAS_MIGRATION, TIMERS_MIGRATION } from './saga-migrations';
+import { SAGAS_MIGRATION, SAGA_VIEWS_MIGRATION, TIMERS_MIGRATION } from './saga-migrations';
 import { TWOPC_MIGRATION } from './twopc-migration';
 import { PROJECTIONS_MIGRATION, READ_MODELS_MIGRATION } from './projection-migrations';
 import type { SqlClient } from './sql-client';
@@ -51,7 +51,8 @@ export interface EventStoreMigration {
  * `read_models` and `read_model_collections` (`SqlReadModelStore`). See `projection-migrations.ts`.
  * v5 adds `inbox` (processed message ids: `SqlInbox`, see `inbox-migration.ts`). v6 adds `sagas`
  * (`SqlSagaStore`) and v7 `timers` (`SqlTimerService`); see `saga-migrations.ts`.
- * v8 adds `twopc_transactions` (`SqlCoordinatorLog`, see `twopc-migration.ts`).
+ * v8 adds `twopc_transactions` (`SqlCoordinatorLog`, see `twopc-migration.ts`). v9 adds `saga_views`
+ * and `saga_view_history` (the saga read model, `SqlSagaViews`; `saga-migrations.ts`).
  */
 export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
   {
@@ -103,6 +104,7 @@ export const EVENT_STORE_MIGRATIONS: readonly EventStoreMigration[] = [
   SAGAS_MIGRATION,
   TIMERS_MIGRATION,
   TWOPC_MIGRATION,
+  SAGA_VIEWS_MIGRATION,
 ];
 
 /** Options of {@link migrateEventStore}. */

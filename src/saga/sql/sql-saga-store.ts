@@ -1,6 +1,8 @@
 import { DEFAULT_EVENT_STORE_SCHEMA, quoteSchema } from '../../eventsourcing/sql/schema';
 import { SQLSTATE, sqlStateOf, type SqlClient } from '../../eventsourcing/sql/sql-client';
+import type { SqlEventStore } from '../../eventsourcing/sql/sql-event-store';
 import { hash64 } from '../../eventsourcing/sql/sql-statements';
+import { sagaStreamId, toSagaStoreEvents } from '../saga-event-log';
 import { SagaConflictError, SagaOwnershipLostError } from '../errors';
 import {
   compareSagas,
@@ -11,12 +13,17 @@ import {
   type SagaRenewal,
   type SagaStore,
 } from '../saga-store';
-import type { SagaState, SagaStatus } from '../types';
+import type { SagaEvent, SagaState, SagaStatus } from '../types';
 
 /** Options of {@link SqlSagaStore}. */
 export interface SqlSagaStoreOptions {
   /** The schema whose migrations created `sagas` (those of the event store, v6). @default 'potter' */
   schema?: string;
+  /**
+   * Record the saga events in this event store (on the same database as `client`), in the same
+   * transaction as each state write (see {@link SagaStore.eventStore}).
+   */
+  eventStore?: SqlEventStore;
 }
 
 /** `state` as the driver returns it: parsed by default, a string with a custom jsonb parser. */
@@ -79,16 +86,31 @@ export class SqlSagaStore implements SagaStore {
   readonly #client: SqlClient;
   readonly #table: string;
 
-  /** The store beside an SQL event store: same client, same schema (its migrations created the table). */
-  static for(eventStore: { client: SqlClient; schema: string }): SqlSagaStore {
-    return new SqlSagaStore(eventStore.client, { schema: eventStore.schema });
+  /**
+   * The store beside an SQL event store: same client, same schema (its migrations created the
+   * table). Given an `SqlEventStore`, every write also appends the saga's events to it in the same
+   * transaction (what the saga read model is projected from: `SagaModule`'s `monitoring`), unless
+   * `recordEvents` is false (one statement per write instead of a short transaction).
+   */
+  static for(
+    eventStore: SqlEventStore | { client: SqlClient; schema: string },
+    options: { recordEvents?: boolean } = {},
+  ): SqlSagaStore {
+    return new SqlSagaStore(eventStore.client, {
+      schema: eventStore.schema,
+      ...(options.recordEvents !== false && 'appendToStream' in eventStore ? { eventStore } : {}),
+    });
   }
+
+  /** The event store the saga events are recorded in, if any. */
+  readonly eventStore: SqlEventStore | undefined;
 
   /** A store on `client` whose table exists (`migrateEventStore(client, { schema })`). */
   readonly #statement: string;
 
   constructor(client: SqlClient, options: SqlSagaStoreOptions = {}) {
     this.#client = client;
+    this.eventStore = options.eventStore;
     const schema = options.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
     this.#table = `${quoteSchema(schema)}.sagas`;
     // Prepared once per connection (create and save are every transition's write); named after the
@@ -96,32 +118,52 @@ export class SqlSagaStore implements SagaStore {
     this.#statement = `potter_${hash64(schema)}_saga`;
   }
 
-  async create(state: SagaState, lease: SagaLease): Promise<void> {
+  /**
+   * Runs `write` on the client, or — when events are recorded and there are some — in a
+   * transaction that first appends them to the saga's stream (the append goes first: see the
+   * ordering note of the SQL event store). A throw from `write` rolls the events back too.
+   */
+  async #write<T>(
+    sagaId: string,
+    events: readonly SagaEvent[] | undefined,
+    write: (db: SqlClient) => Promise<T>,
+  ): Promise<T> {
+    const eventStore = this.eventStore;
+    if (eventStore === undefined || events === undefined || events.length === 0) return write(this.#client);
+    return this.#client.transaction(async (tx) => {
+      await eventStore.appendToStream(sagaStreamId(sagaId), toSagaStoreEvents(events), { transaction: tx });
+      return write(tx);
+    });
+  }
+
+  async create(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
     const leaseMs = leaseMsOf(lease);
     const unfinished = UNFINISHED_SAGA_STATUSES.includes(state.status);
     const json = JSON.stringify(state);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#client.query(
-          `INSERT INTO ${this.#table} (saga_id, saga_name, correlation_id, business_key, status, state, version,
+        await this.#write(state.sagaId, events, (db) =>
+          db.query(
+            `INSERT INTO ${this.#table} (saga_id, saga_name, correlation_id, business_key, status, state, version,
              owner, lease_expires_at, cancel_requested, started_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7,
              CASE WHEN $9::boolean THEN $8::text END, CASE WHEN $9::boolean THEN ${leaseEnd(10)} END, NULL,
              to_timestamp($11::float8 / 1000), now())`,
-          [
-            state.sagaId,
-            state.sagaName,
-            state.correlationId,
-            state.businessKey ?? null,
-            state.status,
-            json,
-            state.version,
-            lease.owner,
-            unfinished,
-            leaseMs,
-            state.startedAt,
-          ],
-          { name: `${this.#statement}_create` },
+            [
+              state.sagaId,
+              state.sagaName,
+              state.correlationId,
+              state.businessKey ?? null,
+              state.status,
+              json,
+              state.version,
+              lease.owner,
+              unfinished,
+              leaseMs,
+              state.startedAt,
+            ],
+            { name: `${this.#statement}_create` },
+          ),
         );
         return;
       } catch (error) {
@@ -139,29 +181,32 @@ export class SqlSagaStore implements SagaStore {
     }
   }
 
-  async save(state: SagaState, lease: SagaLease): Promise<void> {
+  async save(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
     const leaseMs = leaseMsOf(lease);
-    let rows: unknown[];
     try {
-      ({ rows } = await this.#client.query(
-        `UPDATE ${this.#table} SET
+      await this.#write(state.sagaId, events, async (db) => {
+        const { rows } = await db.query(
+          `UPDATE ${this.#table} SET
            state = $4::jsonb, status = $5, version = $3::integer, updated_at = now(),
            owner = CASE WHEN $6::boolean THEN owner END,
            lease_expires_at = CASE WHEN $6::boolean THEN ${leaseEnd(7)} END,
            cancel_requested = CASE WHEN $6::boolean THEN cancel_requested END
          WHERE saga_id = $1 AND owner = $2 AND version = $3::integer - 1
          RETURNING 1 AS saved`,
-        [
-          state.sagaId,
-          lease.owner,
-          state.version,
-          JSON.stringify(state),
-          state.status,
-          UNFINISHED_SAGA_STATUSES.includes(state.status),
-          leaseMs,
-        ],
-        { name: `${this.#statement}_save` },
-      ));
+          [
+            state.sagaId,
+            lease.owner,
+            state.version,
+            JSON.stringify(state),
+            state.status,
+            UNFINISHED_SAGA_STATUSES.includes(state.status),
+            leaseMs,
+          ],
+          { name: `${this.#statement}_save` },
+        );
+        // Thrown inside the transaction, so that recorded events roll back with the refused save.
+        if (rows.length === 0) throw new SagaOwnershipLostError(state.sagaId, lease.owner);
+      });
     } catch (error) {
       // Only a save moving a settled saga back to an open status can meet the business-key index.
       if (sqlStateOf(error) === SQLSTATE.uniqueViolation && state.businessKey !== undefined) {
@@ -169,7 +214,6 @@ export class SqlSagaStore implements SagaStore {
       }
       throw error;
     }
-    if (rows.length === 0) throw new SagaOwnershipLostError(state.sagaId, lease.owner);
   }
 
   async load(sagaId: string): Promise<SagaState | undefined> {
