@@ -56,6 +56,7 @@ export {
   type SagaViewStore,
 } from './monitoring/saga-view';
 export { MemorySagaViews } from './monitoring/memory-saga-views';
+export { SagaMonitor } from './monitoring/saga-monitor';
 export { SagaReadModelProjection, SAGA_READ_MODEL_PROJECTION } from './monitoring/saga-read-model.projection';
 export {
   SAGA_VIEWS,

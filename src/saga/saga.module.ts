@@ -11,6 +11,7 @@ import { MemorySagaViews } from './monitoring/memory-saga-views';
 import { SAGA_QUERY_HANDLERS, SAGA_VIEWS } from './monitoring/saga-queries';
 import { SagaReadModelProjection } from './monitoring/saga-read-model.projection';
 import type { SagaViewStore } from './monitoring/saga-view';
+import { SagaMonitor } from './monitoring/saga-monitor';
 import { SqlSagaViews } from './monitoring/sql-saga-views';
 import { MemorySagaStore, type SagaStore } from './saga-store';
 import type { Constructor } from '../core/types';
@@ -68,12 +69,6 @@ export interface SagaMonitoringOptions {
   engine?: Omit<ProjectionEngineOptions, 'eventStore' | 'store' | 'readModels'>;
 }
 
-/** What SagaModule runs for monitoring. @internal */
-interface SagaMonitoring {
-  views: SagaViewStore;
-  engine: ProjectionEngine;
-}
-
 /** The SQL event store's client and schema, when `eventStore` is one (duck-typed: no driver import). */
 function sqlHome(eventStore: EventStore): { client: SqlClient; schema: string } | undefined {
   const candidate = eventStore as Partial<{ client: SqlClient; schema: string }>;
@@ -90,7 +85,7 @@ function monitoringFor(
   options: SagaModuleOptions,
   store: SagaStore,
   logger: Logger,
-): SagaMonitoring | undefined {
+): SagaMonitor | undefined {
   if (options.monitoring === false) return undefined;
   const eventStore = store.eventStore;
   if (eventStore === undefined) {
@@ -113,13 +108,13 @@ function monitoringFor(
     store: projectionStore,
   });
   engine.register(new SagaReadModelProjection(views));
-  return { views, engine };
+  return new SagaMonitor(views, engine);
 }
 
 /** The monitoring of one SagaModule (boxed: a factory cannot provide `undefined`). @internal */
 interface MonitoringBox {
   store: SagaStore;
-  value: SagaMonitoring | undefined;
+  value: SagaMonitor | undefined;
 }
 const SAGA_MONITORING = createToken<MonitoringBox>('potter:SagaMonitoring');
 
@@ -128,7 +123,7 @@ class SagaLifecycle {
   constructor(
     readonly orchestrator: SagaOrchestrator,
     readonly options: SagaModuleOptions,
-    readonly monitoring: SagaMonitoring | undefined,
+    readonly monitoring: SagaMonitor | undefined,
   ) {}
   async onStart(): Promise<void> {
     this.monitoring?.engine.start();
@@ -213,17 +208,24 @@ export class SagaModule {
       if (options.store.eventStore === undefined) monitoringFor(options, options.store, silentLogger);
     }
     if (monitored) {
-      providers.push({
-        provide: SAGA_VIEWS,
-        useFactory: (monitoring: MonitoringBox) => monitoring.value!.views,
-        inject: [SAGA_MONITORING],
-      });
+      providers.push(
+        {
+          provide: SagaMonitor,
+          useFactory: (monitoring: MonitoringBox) => monitoring.value!,
+          inject: [SAGA_MONITORING],
+        },
+        {
+          provide: SAGA_VIEWS,
+          useFactory: (monitor: SagaMonitor) => monitor.views,
+          inject: [SagaMonitor],
+        },
+      );
     }
     @Module({
       imports: options.imports ?? [],
       providers,
       handlers: monitored ? [...SAGA_QUERY_HANDLERS] : [],
-      exports: monitored ? [SagaOrchestrator, SAGA_VIEWS] : [SagaOrchestrator],
+      exports: monitored ? [SagaOrchestrator, SagaMonitor, SAGA_VIEWS] : [SagaOrchestrator],
       global: true,
     })
     class SagaRootModule {}
