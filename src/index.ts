@@ -469,3 +469,20 @@ export type {
   TwoPhaseOutcomeSource,
   TwoPhaseRequestOptions,
 } from './twopc';
+// 2PC saga steps (docs/twopc.md#2pc-in-a-saga)
+export {
+  TwoPhaseAbortedError,
+  twoPhaseStep,
+  runTwoPhase,
+  compensateTwoPhase,
+  twoPhaseTxId,
+  DEFAULT_TWOPC_STEP_RETRY,
+} from './twopc';
+export type {
+  TwoPhaseSettleOptions,
+  CompensableTwoPhaseParticipant,
+  CompensateTwoPhaseOptions,
+  RunTwoPhaseOptions,
+  TwoPhaseStepOptions,
+  TwoPhaseStepParticipants,
+} from './twopc';

@@ -94,6 +94,10 @@ export const ERROR_CATALOG = {
 
 /** A stable Potter error code. */
 export type ErrorCode = keyof typeof ERROR_CATALOG;
+  POTTER_TWOPC_ABORTED: {
+    status: 409,
+    description: 'A two-phase transaction run by a saga step was aborted (a participant refused or did not vote).',
+  },
 
 /** Structured, JSON-friendly context attached to an error. */
 export type ErrorDetails = Record<string, unknown>;

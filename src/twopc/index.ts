@@ -8,6 +8,7 @@ export type {
 } from './types';
 export {
   TwoPhaseConflictError,
+  TwoPhaseAbortedError,
   TwoPhaseCoordinatorStoppedError,
   TwoPhaseTransactionNotFoundError,
 } from './errors';
@@ -24,4 +25,16 @@ export {
   type TwoPhaseSettleOptions,
   type TwoPhaseVote,
 } from './coordinator';
+export {
+  twoPhaseStep,
+  runTwoPhase,
+  compensateTwoPhase,
+  twoPhaseTxId,
+  DEFAULT_TWOPC_STEP_RETRY,
+  type CompensableTwoPhaseParticipant,
+  type CompensateTwoPhaseOptions,
+  type RunTwoPhaseOptions,
+  type TwoPhaseStepOptions,
+  type TwoPhaseStepParticipants,
+} from './saga-step';
 export * from './remote';

@@ -37,6 +37,7 @@ import {
   TwoPhaseRemoteError,
   TwoPhaseBadRequestError,
   ValidationError,
+  TwoPhaseAbortedError,
   isPotterError,
   type ErrorCode,
   type FieldViolation,
@@ -193,6 +194,19 @@ const SAMPLES: Record<string, () => Sample> = {
     details: { machine: 'order', state: 'shipped', event: 'pay', allowed: ['deliver'] },
   }),
   TransitionGuardRejectedError: () => ({
+  TwoPhaseAbortedError: () => ({
+    error: new TwoPhaseAbortedError('tx-1', [
+      { participant: 'north', vote: 'yes' },
+      { participant: 'south', vote: 'no', error: { name: 'Error', message: 'no stock' } },
+    ]),
+    details: {
+      txId: 'tx-1',
+      votes: [
+        { participant: 'north', vote: 'yes' },
+        { participant: 'south', vote: 'no', error: { name: 'Error', message: 'no stock' } },
+      ],
+    },
+  }),
     error: new TransitionGuardRejectedError('order', 'pending', 'pay', ['fullyPaid']),
     details: { machine: 'order', state: 'pending', event: 'pay', guards: ['fullyPaid'] },
   }),
