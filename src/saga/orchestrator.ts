@@ -1324,8 +1324,11 @@ export class SagaOrchestrator {
     if (event !== undefined) {
       run.deferred.push({
         ...event,
-        ...(event.type === 'saga.started' && run.state.businessKey !== undefined
-          ? { businessKey: run.state.businessKey }
+        ...(event.type === 'saga.started'
+          ? {
+              startedAt: run.state.startedAt,
+              ...(run.state.businessKey !== undefined ? { businessKey: run.state.businessKey } : {}),
+            }
           : {}),
         sagaId: run.state.sagaId,
         sagaName: run.state.sagaName,

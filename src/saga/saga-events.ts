@@ -20,6 +20,8 @@ export abstract class SagaBusEvent {
   readonly error?: SagaErrorInfo;
   /** The saga's business key, on `SagaStarted` (when it has one). */
   readonly businessKey?: string;
+  /** On `SagaStarted`: when the saga was created (`at` is when it began running). */
+  readonly startedAt?: number;
   /** When it happened (ms since the epoch). */
   readonly at!: number;
 

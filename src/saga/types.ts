@@ -205,6 +205,8 @@ export interface SagaEvent {
   readonly error?: SagaErrorInfo;
   /** The saga's business key, on `saga.started` (when it has one). */
   readonly businessKey?: string;
+  /** On `saga.started`: when the saga was created (`SagaState.startedAt`; `at` is when it began running). */
+  readonly startedAt?: number;
   /** Clock time. */
   readonly at: number;
 }

@@ -71,7 +71,9 @@ export interface SagaView {
   readonly compensatedSteps: readonly string[];
   /** Every step seen so far, by name. */
   readonly steps: Readonly<Record<string, SagaStepView>>;
-  /** The latest error (of a step, a compensation, or the saga). */
+  /** Why the saga failed or was cancelled, with the step that failed (as `SagaState.error`). */
+  readonly error?: SagaViewError;
+  /** The latest error (of a step attempt, a compensation attempt, or the saga). */
   readonly lastError?: SagaViewError;
   /** When it started (clock ms). */
   readonly startedAt: number;
@@ -197,7 +199,7 @@ export function applySagaEvent(view: SagaView | undefined, event: RecordedSagaEv
     skippedSteps: [],
     compensatedSteps: [],
     steps: {},
-    startedAt: event.at,
+    startedAt: event.startedAt ?? event.at,
     updatedAt: event.at,
     version: 0,
   };
@@ -210,7 +212,7 @@ export function applySagaEvent(view: SagaView | undefined, event: RecordedSagaEv
     version: event.seq,
   };
   if (event.type === 'saga.started') {
-    next.startedAt = event.at;
+    next.startedAt = event.startedAt ?? event.at;
     if (event.businessKey !== undefined) next.businessKey = event.businessKey;
   }
   const step = event.step;
@@ -243,7 +245,22 @@ export function applySagaEvent(view: SagaView | undefined, event: RecordedSagaEv
     }
   }
   if (event.error !== undefined) {
-    next.lastError = { ...event.error, ...(step !== undefined ? { step } : {}), at: event.at };
+    const last = base.lastError;
+    const repeated =
+      step === undefined &&
+      last !== undefined &&
+      last.name === event.error.name &&
+      last.message === event.error.message;
+    // A saga-level event (saga.failed, saga.compensated…) repeats the error that ended the saga and
+    // names no step: that error stays the last one, with its step.
+    if (!repeated) {
+      const where = step ?? base.currentStep;
+      next.lastError = { ...event.error, ...(where !== undefined ? { step: where } : {}), at: event.at };
+    }
+    if ((event.type === 'saga.failed' || event.type === 'saga.cancelled') && base.error === undefined) {
+      const where = repeated ? last?.step : (step ?? base.currentStep);
+      next.error = { ...event.error, ...(where !== undefined ? { step: where } : {}), at: event.at };
+    }
   }
   if (SETTLED_WITHOUT_STEP.includes(event.status)) delete next.currentStep;
   if (OPEN_SAGA_STATUSES.includes(event.status)) {
