@@ -246,11 +246,11 @@ export function applySagaEvent(view: SagaView | undefined, event: RecordedSagaEv
   }
   if (event.error !== undefined) {
     const last = base.lastError;
-    const repeated =
-      step === undefined &&
-      last !== undefined &&
-      last.name === event.error.name &&
-      last.message === event.error.message;
+    const error = event.error;
+    const same = (known: SagaViewError | undefined): boolean =>
+      known !== undefined && known.name === error.name && known.message === error.message;
+    // Also the failure reason: saga.compensated repeats it after compensation errors came in between.
+    const repeated = step === undefined && (same(last) || same(base.error));
     // A saga-level event (saga.failed, saga.compensated…) repeats the error that ended the saga and
     // names no step: that error stays the last one, with its step.
     if (!repeated) {

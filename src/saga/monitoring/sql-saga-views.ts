@@ -41,6 +41,17 @@ class Conditions {
   }
 
   filter(filter: ReturnType<typeof resolveFilter>): this {
+    // Times are whole ms in the table: `t >= x` and `t < x` hold exactly when they do for ceil(x),
+    // which a bigint parameter accepts (a fractional one is an SQL error).
+    const ms = (time: number | undefined): number | undefined =>
+      time === undefined ? undefined : Math.ceil(time);
+    filter = {
+      ...filter,
+      startedAfter: ms(filter.startedAfter),
+      startedBefore: ms(filter.startedBefore),
+      updatedAfter: ms(filter.updatedAfter),
+      updatedBefore: ms(filter.updatedBefore),
+    };
     if (filter.sagaNames !== undefined) this.add((p) => `saga_name = ANY(${p}::text[])`, filter.sagaNames);
     if (filter.correlationId !== undefined) this.add((p) => `correlation_id = ${p}`, filter.correlationId);
     if (filter.businessKey !== undefined) this.add((p) => `business_key = ${p}`, filter.businessKey);
