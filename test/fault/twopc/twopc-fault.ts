@@ -58,6 +58,8 @@ export function coordinatorEnv(
     concurrency?: number;
     leaseMs?: number;
     prepareMs?: number;
+    /** Random sleep of the local participants before each call, ms. */
+    participantMs?: [number, number];
   },
 ): Record<string, string> {
   return {
@@ -73,6 +75,7 @@ export function coordinatorEnv(
     FAULT_CONCURRENCY: String(options.concurrency ?? 1),
     FAULT_LEASE_MS: String(options.leaseMs ?? 1500),
     FAULT_PREPARE_MS: String(options.prepareMs ?? 1000),
+    FAULT_PARTICIPANT_MS: (options.participantMs ?? [0, 0]).join(':'),
   };
 }
 

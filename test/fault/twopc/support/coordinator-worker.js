@@ -19,12 +19,13 @@
 //   FAULT_RECOVER        '1': recover() in a loop (every 100 ms) until the log has nothing unfinished
 //                        and every transaction of FAULT_TXS is done, then print { t: 'done' } and exit 0
 //   FAULT_PREPARE_MS, FAULT_LEASE_MS, FAULT_CALL_MS   coordinator timeouts (defaults 1000, 1500, 500)
+//   FAULT_PARTICIPANT_MS 'min:max' random sleep of the local participants before each call (default 0:0)
 //
 // Output: JSON lines { t: 'ready' | 'begin' | 'result' | 'paused' | 'recovered' | 'log' | 'done' | 'error', … }.
 // The end of stdin (the test runner died) exits at once.
 'use strict';
 const { Pool } = require('pg');
-const { TwoPhaseCoordinator, TwoPhaseMessageClient } = require('potter');
+const { TwoPhaseConflictError, TwoPhaseCoordinator, TwoPhaseMessageClient } = require('potter');
 const { SqlCoordinatorLog, PgSqlClient } = require('potter/postgres');
 const { PgParticipant } = require('./pg-participant');
 
@@ -91,7 +92,8 @@ async function main() {
   pool.on('error', () => undefined);
   const sqlLog = new SqlCoordinatorLog(new PgSqlClient({ pool }), { schema });
   const log = pausingLog(sqlLog);
-  const participants = local.map((name) => new PgParticipant(pool, schema, name));
+  const [min, max] = (env.FAULT_PARTICIPANT_MS ?? '0:0').split(':').map(Number);
+  const participants = local.map((name) => new PgParticipant(pool, schema, name, { delayMs: { min, max } }));
   let client;
   let bus;
   if (remote.length > 0) {
@@ -128,7 +130,17 @@ async function main() {
         continue;
       }
       out({ t: 'begin', txId: tx.txId });
-      const result = await coordinator.execute({ txId: tx.txId, payload: { fail: tx.fail ?? [] } });
+      let result;
+      try {
+        result = await coordinator.execute({ txId: tx.txId, payload: { fail: tx.fail ?? [] } });
+      } catch (error) {
+        // A previous life's begin that reached the database after our look: recovery finishes it.
+        if (error instanceof TwoPhaseConflictError) {
+          out({ t: 'skipped', txId: tx.txId, conflict: true });
+          continue;
+        }
+        throw error;
+      }
       out({ t: 'result', txId: tx.txId, outcome: result.outcome, votes: result.votes.map((v) => v.vote) });
     }
   };
@@ -139,10 +151,15 @@ async function main() {
     return;
   }
   let ran = false;
-  runs.then(() => (ran = true));
+  let failed;
+  runs.then(
+    () => (ran = true),
+    (error) => (failed = error),
+  );
   for (;;) {
     const result = await coordinator.recover();
     for (const item of result.recovered) out({ t: 'recovered', ...item });
+    if (failed !== undefined) throw failed;
     const unfinished = await sqlLog.unfinished();
     if (ran && unfinished.length === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -10,6 +10,7 @@
 // so that a prepare arriving after it votes no. A prepare whose payload lists this participant in
 // `fail` votes no (before holding anything).
 'use strict';
+const { setTimeout: sleep } = require('node:timers/promises');
 
 class Refused extends Error {
   constructor(message) {
@@ -23,7 +24,8 @@ class PgParticipant {
    * @param {import('pg').Pool} pool
    * @param {string} schema
    * @param {string} name
-   * @param {{ onPrepared?: (txId: string) => void }} [hooks]
+   * @param {{ onPrepared?: (txId: string) => void, delayMs?: { min: number, max: number } }} [hooks]
+   *   `delayMs`: a random sleep before each prepare, commit and rollback (so that kills land inside them)
    */
   constructor(pool, schema, name, hooks = {}) {
     this.pool = pool;
@@ -34,7 +36,13 @@ class PgParticipant {
     this.violations = `"${schema}".twopc_violations`;
   }
 
+  async pause() {
+    const range = this.hooks.delayMs;
+    if (range && range.max > 0) await sleep(range.min + Math.random() * (range.max - range.min));
+  }
+
   async prepare(txId, payload) {
+    await this.pause();
     const fail = payload && Array.isArray(payload.fail) ? payload.fail : [];
     if (fail.includes(this.name)) throw new Refused(`${this.name} refuses ${txId}`);
     await this.pool.query(
@@ -48,6 +56,7 @@ class PgParticipant {
   }
 
   async commit(txId) {
+    await this.pause();
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -75,6 +84,7 @@ class PgParticipant {
   }
 
   async rollback(txId) {
+    await this.pause();
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
