@@ -76,6 +76,10 @@ export const ERROR_CATALOG = {
     status: 409,
     description: 'An orchestrator instance lost its hold on a saga: another instance runs it now.',
   },
+  POTTER_SAGA_INVALID_QUERY: {
+    status: 400,
+    description: 'A saga query has invalid arguments: a bad cursor, limit, time or status.',
+  },
   POTTER_TWOPC_CONFLICT: { status: 409, description: 'A two-phase transaction with this id exists already.' },
   POTTER_TWOPC_NOT_FOUND: {
     status: 404,
@@ -90,14 +94,14 @@ export const ERROR_CATALOG = {
     description: 'A remote two-phase participant or outcome service failed (or the client closed first).',
   },
   POTTER_TWOPC_BAD_REQUEST: { status: 400, description: 'A two-phase request over a bus was malformed.' },
-} as const satisfies Record<string, { status: number; description: string }>;
-
-/** A stable Potter error code. */
-export type ErrorCode = keyof typeof ERROR_CATALOG;
   POTTER_TWOPC_ABORTED: {
     status: 409,
     description: 'A two-phase transaction run by a saga step was aborted (a participant refused or did not vote).',
   },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+/** A stable Potter error code. */
+export type ErrorCode = keyof typeof ERROR_CATALOG;
 
 /** Structured, JSON-friendly context attached to an error. */
 export type ErrorDetails = Record<string, unknown>;

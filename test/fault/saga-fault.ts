@@ -1,5 +1,17 @@
 import type { Pool } from 'pg';
-import { migrateEventStore, PgSqlClient } from 'potter/postgres';
+import {
+  ProjectionEngine,
+  SagaReadModelProjection,
+  SAGA_READ_MODEL_PROJECTION,
+  type SagaState,
+} from 'potter';
+import {
+  migrateEventStore,
+  PgSqlClient,
+  SqlEventStore,
+  SqlProjectionStore,
+  SqlSagaViews,
+} from 'potter/postgres';
 import { postgresUrl } from '../support/services';
 import { type ProcessWorker } from './support/messaging-fault';
 
@@ -340,4 +352,71 @@ export async function beginsOn(
     [instance, [...sagaIds]],
   );
   return rows.map((row) => Number(row.at));
+}
+
+/**
+ * Projects the saga events recorded by the workers into the saga read model (a fresh
+ * `potter.sagas` projection on PostgreSQL) and compares every saga's view with its stored state:
+ * the read model must show exactly the state of the last saved transition, whatever the crashes.
+ * Returns the differences (empty when all match).
+ */
+export async function checkReadModel(pool: Pool, schema: string): Promise<string[]> {
+  const client = new PgSqlClient({ pool });
+  const eventStore = new SqlEventStore(client, { schema, notify: false });
+  const views = new SqlSagaViews(client, { schema });
+  const engine = new ProjectionEngine({ eventStore, store: SqlProjectionStore.for(eventStore) });
+  engine.register(new SagaReadModelProjection(views));
+  engine.start();
+  try {
+    await engine.waitUntilCaughtUp(SAGA_READ_MODEL_PROJECTION, { timeoutMs: 60_000 });
+  } finally {
+    await engine.stop();
+    await eventStore.close(); // its LISTEN connection (the client and the pool stay open)
+  }
+  const { rows } = await pool.query<{ state: SagaState }>(
+    `SELECT state FROM "${schema}".sagas ORDER BY saga_id`,
+  );
+  const problems: string[] = [];
+  for (const { state } of rows) {
+    const view = await views.get(state.sagaId);
+    const history = await views.history(state.sagaId);
+    // The state's completedSteps also lists steps whose outcome was uncertain (a parallel branch
+    // aborted, an attempt timed out) so that they are compensated; the view lists the steps that
+    // completed, and shows the others as failed and then compensated.
+    const uncertain = state.completedSteps.filter((step) => !view?.completedSteps.includes(step));
+    const expected = {
+      status: state.status,
+      correlationId: state.correlationId,
+      startedAt: state.startedAt,
+      completedSteps: state.completedSteps.filter((step) => !uncertain.includes(step)),
+      compensatedSteps: state.compensatedSteps,
+      attempts: state.attempts,
+      compensationAttempts: state.compensationAttempts,
+    };
+    const actual = view && {
+      status: view.status,
+      correlationId: view.correlationId,
+      startedAt: view.startedAt,
+      completedSteps: view.completedSteps,
+      compensatedSteps: view.compensatedSteps,
+      attempts: view.attempts,
+      compensationAttempts: view.compensationAttempts,
+    };
+    const notCompleted = uncertain.filter(
+      (step) =>
+        !['compensated', 'compensating', 'compensation_failed'].includes(view?.steps[step]?.status ?? ''),
+    );
+    if (notCompleted.length > 0) {
+      problems.push(`${state.sagaId}: ${notCompleted.join(', ')} to undo in the state, not in the view`);
+    }
+    if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+      problems.push(`${state.sagaId}: view ${JSON.stringify(actual)} != state ${JSON.stringify(expected)}`);
+    }
+    if (history.some((entry, i) => entry.seq !== i + 1) || history.at(-1)?.status !== state.status) {
+      problems.push(
+        `${state.sagaId}: history ${JSON.stringify(history.map((e) => [e.seq, e.type, e.status]))}`,
+      );
+    }
+  }
+  return problems;
 }

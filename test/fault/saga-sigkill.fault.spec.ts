@@ -4,6 +4,7 @@ import {
   allSettled,
   begunBy,
   beginsOn,
+  checkReadModel,
   checkSagas,
   createSagaSchema,
   dbNow,
@@ -147,6 +148,9 @@ describe('sagas killed with SIGKILL (PostgreSQL, real processes)', () => {
     );
     expect(report.problems).toEqual([]);
     expect(report.statuses).toEqual({ completed: 120, compensated: 80 });
+    // The saga read model, projected from the events recorded with each write, matches every
+    // saga's true state after the kills and restarts.
+    expect(await checkReadModel(pool, schema)).toEqual([]);
     // Every kill landed while sagas were unfinished; most cut attempts short (one at a random moment
     // may come before the new instance ran anything again), some cut compensations short.
     expect(kills).toHaveLength(KILLS);
@@ -204,6 +208,7 @@ describe('sagas killed with SIGKILL (PostgreSQL, real processes)', () => {
     const report = await checkSagas(pool, schema, COUNT);
     expect(report.problems).toEqual([]);
     expect(report.statuses).toEqual({ completed: 72, compensated: 48 });
+    expect(await checkReadModel(pool, schema)).toEqual([]);
     // node-b ran node-a's orphans, and only once node-a was dead (never both at once).
     const takeover = await beginsOn(
       pool,

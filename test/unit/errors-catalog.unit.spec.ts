@@ -30,14 +30,15 @@ import {
   SagaCancelledError,
   SagaAbortedError,
   SagaOwnershipLostError,
+  SagaQueryError,
   TransitionGuardRejectedError,
   TwoPhaseConflictError,
   TwoPhaseCoordinatorStoppedError,
   TwoPhaseTransactionNotFoundError,
   TwoPhaseRemoteError,
   TwoPhaseBadRequestError,
-  ValidationError,
   TwoPhaseAbortedError,
+  ValidationError,
   isPotterError,
   type ErrorCode,
   type FieldViolation,
@@ -167,6 +168,10 @@ const SAMPLES: Record<string, () => Sample> = {
     error: new SagaOwnershipLostError('s-1', 'node-a'),
     details: { sagaId: 's-1', owner: 'node-a' },
   }),
+  SagaQueryError: () => ({
+    error: new SagaQueryError('limit must be an integer from 1 to 1000, not 0.', { limit: 0 }),
+    details: { limit: 0 },
+  }),
   TwoPhaseConflictError: () => ({ error: new TwoPhaseConflictError('tx-1'), details: { txId: 'tx-1' } }),
   TwoPhaseTransactionNotFoundError: () => ({
     error: new TwoPhaseTransactionNotFoundError('tx-1'),
@@ -189,11 +194,6 @@ const SAMPLES: Record<string, () => Sample> = {
     error: new TwoPhaseBadRequestError('txId is missing'),
     details: { reason: 'txId is missing' },
   }),
-  InvalidTransitionError: () => ({
-    error: new InvalidTransitionError('order', 'shipped', 'pay', ['deliver']),
-    details: { machine: 'order', state: 'shipped', event: 'pay', allowed: ['deliver'] },
-  }),
-  TransitionGuardRejectedError: () => ({
   TwoPhaseAbortedError: () => ({
     error: new TwoPhaseAbortedError('tx-1', [
       { participant: 'north', vote: 'yes' },
@@ -207,6 +207,11 @@ const SAMPLES: Record<string, () => Sample> = {
       ],
     },
   }),
+  InvalidTransitionError: () => ({
+    error: new InvalidTransitionError('order', 'shipped', 'pay', ['deliver']),
+    details: { machine: 'order', state: 'shipped', event: 'pay', allowed: ['deliver'] },
+  }),
+  TransitionGuardRejectedError: () => ({
     error: new TransitionGuardRejectedError('order', 'pending', 'pay', ['fullyPaid']),
     details: { machine: 'order', state: 'pending', event: 'pay', guards: ['fullyPaid'] },
   }),

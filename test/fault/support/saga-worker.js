@@ -31,7 +31,7 @@
 'use strict';
 const { setTimeout: sleep } = require('node:timers/promises');
 const { SagaConflictError, SagaOrchestrator, defineSaga } = require('potter');
-const { PgSqlClient, SqlSagaStore } = require('potter/postgres');
+const { PgSqlClient, SqlEventStore, SqlSagaStore } = require('potter/postgres');
 
 const env = process.env;
 const schema = required('FAULT_SCHEMA');
@@ -186,7 +186,8 @@ const logger = Object.fromEntries(
 
 (async () => {
   const orchestrator = new SagaOrchestrator({
-    store: new SqlSagaStore(client, { schema }),
+    // Records each write's saga events in the same transaction (the read model is checked against them).
+    store: SqlSagaStore.for(new SqlEventStore(client, { schema, notify: false })),
     instanceId: instance,
     leaseMs,
     resumeIntervalMs,

@@ -48,19 +48,19 @@ describe('PGlite event store', () => {
     const schema = 'migrations_check';
     expect(await migrateEventStore(client, { schema })).toEqual({
       from: 0,
-      to: 8,
-      applied: [1, 2, 3, 4, 5, 6, 7, 8],
+      to: 9,
+      applied: [1, 2, 3, 4, 5, 6, 7, 8, 9],
     });
-    expect(await migrateEventStore(client, { schema })).toEqual({ from: 8, to: 8, applied: [] });
+    expect(await migrateEventStore(client, { schema })).toEqual({ from: 9, to: 9, applied: [] });
     expect(await migrateEventStore(client, { schema, to: 0 })).toEqual({
-      from: 8,
+      from: 9,
       to: 0,
-      applied: [8, 7, 6, 5, 4, 3, 2, 1],
+      applied: [9, 8, 7, 6, 5, 4, 3, 2, 1],
     });
     expect(await migrateEventStore(client, { schema })).toEqual({
       from: 0,
-      to: 8,
-      applied: [1, 2, 3, 4, 5, 6, 7, 8],
+      to: 9,
+      applied: [1, 2, 3, 4, 5, 6, 7, 8, 9],
     });
     await client.query(`DROP SCHEMA ${schema} CASCADE`);
   });

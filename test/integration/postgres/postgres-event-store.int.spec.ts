@@ -25,9 +25,9 @@ describe('PostgreSQL event store', () => {
     try {
       const results = await Promise.all(clients.map((client) => migrateEventStore(client, { schema })));
       expect(results.filter((r) => r.applied.length > 0)).toEqual([
-        { from: 0, to: 8, applied: [1, 2, 3, 4, 5, 6, 7, 8] },
+        { from: 0, to: 9, applied: [1, 2, 3, 4, 5, 6, 7, 8, 9] },
       ]);
-      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 8, to: 8, applied: [] });
+      expect(await migrateEventStore(clients[0]!, { schema })).toEqual({ from: 9, to: 9, applied: [] });
       const { rows } = await pg
         .pool()
         .query(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`);
@@ -40,16 +40,17 @@ describe('PostgreSQL event store', () => {
         { version: 6, name: 'create sagas' },
         { version: 7, name: 'create timers' },
         { version: 8, name: 'create twopc log' },
+        { version: 9, name: 'create saga read model' },
       ]);
       expect(await migrateEventStore(clients[0]!, { schema, to: 1 })).toEqual({
-        from: 8,
+        from: 9,
         to: 1,
-        applied: [8, 7, 6, 5, 4, 3, 2],
+        applied: [9, 8, 7, 6, 5, 4, 3, 2],
       });
       expect(await migrateEventStore(clients[0]!, { schema })).toEqual({
         from: 1,
-        to: 8,
-        applied: [2, 3, 4, 5, 6, 7, 8],
+        to: 9,
+        applied: [2, 3, 4, 5, 6, 7, 8, 9],
       });
     } finally {
       await Promise.all(clients.map((client) => client.close()));
