@@ -116,6 +116,9 @@ function stepProblems<Ctx>(label: string, options: StepOptions<Ctx> | undefined)
     options.retryable === undefined || typeof options.retryable === 'function'
       ? undefined
       : `${label}: retryable must be a function`,
+    options.compensateOnFailure === undefined || typeof options.compensateOnFailure === 'function'
+      ? undefined
+      : `${label}: compensateOnFailure must be a function`,
     policyProblem(`${label} retry`, options.retry),
     policyProblem(`${label} compensationRetry`, options.compensationRetry),
     timeoutProblem(label, options.timeoutMs),

@@ -1034,8 +1034,10 @@ export class SagaOrchestrator {
         if (run.detached !== undefined) throw run.detached;
         const interrupted = signal.aborted || isInterruption(error);
         const willRetry = !signal.aborted && attempt < policy.maxAttempts && retryable(error);
-        if (!willRetry && interrupted && options.compensate !== undefined) {
-          // The attempt was cut short: its effect is unknown, so it is compensated too.
+        const uncertain = interrupted || (options.compensateOnFailure?.(error) ?? false);
+        if (!willRetry && uncertain && options.compensate !== undefined) {
+          // The attempt was cut short (or failed in a way that may have left an effect): its
+          // effect is unknown, so it is compensated too.
           run.state.completedSteps.push(name);
         }
         const wait = willRetry ? backoffDelay(policy, attempt, this.#random) : 0;

@@ -17,6 +17,8 @@ export interface SagaStepOptions {
   readonly timeoutMs?: number;
   /** Retry policy of the step's `@Compensate` method. Default: the saga's. */
   readonly compensationRetry?: BackoffOptions;
+  /** Errors after which the step's effect is uncertain, so it is compensated (see `StepOptions`). */
+  readonly compensateOnFailure?: (error: unknown) => boolean;
   /**
    * Runs the step in the named parallel group: consecutive steps (in declaration order) with the
    * same `parallel` name form one group.
@@ -121,7 +123,7 @@ export function sagaDefinitionOf<Ctx = unknown>(instance: object): SagaDefinitio
     }
   }
   const optionsOf = (entry: SagaStepRecord): StepOptions<Ctx> => {
-    const { retry, retryable, timeoutMs, compensationRetry } = entry.options;
+    const { retry, retryable, timeoutMs, compensationRetry, compensateOnFailure } = entry.options;
     const compensate = compensateOf.get(entry.name);
     return {
       execute: bound(entry.method) as (args: StepArgs<Ctx>) => unknown,
@@ -130,6 +132,7 @@ export function sagaDefinitionOf<Ctx = unknown>(instance: object): SagaDefinitio
       ...(retryable === undefined ? {} : { retryable }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(compensationRetry === undefined ? {} : { compensationRetry }),
+      ...(compensateOnFailure === undefined ? {} : { compensateOnFailure }),
     };
   };
   let builder: SagaBuilder<Ctx> = defineSaga<Ctx>(record.name, record.options);

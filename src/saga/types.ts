@@ -85,6 +85,13 @@ export interface StepOptions<Ctx> {
   readonly timeoutMs?: number;
   /** Retry policy of `compensate`. Default: the saga's `compensationRetry`. */
   readonly compensationRetry?: BackoffOptions;
+  /**
+   * Errors after which the step's effect is uncertain although the attempt was not cut short (a
+   * timed-out or aborted attempt always is): when the step fails for good with such an error, it
+   * is compensated like a completed step, so `compensate` must cope with an effect that never
+   * happened. Default: none.
+   */
+  readonly compensateOnFailure?: (error: unknown) => boolean;
 }
 
 /** A step of a parallel group: a name and its options. */

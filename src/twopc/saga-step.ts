@@ -258,6 +258,11 @@ export function twoPhaseStep<Ctx>(options: TwoPhaseStepOptions<Ctx>): StepOption
       !(error instanceof TwoPhaseAbortedError) &&
       !(error instanceof ConfigurationError) &&
       userRetryable(error),
+    // A failure other than an abort may come after the decision (a log or participant outage
+    // outlasting the retries): the transaction may commit later, so the step is compensated — the
+    // compensation settles it first and undoes nothing unless it committed.
+    compensateOnFailure: (error) =>
+      !(error instanceof TwoPhaseAbortedError) && !(error instanceof ConfigurationError),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(options.compensationRetry === undefined ? {} : { compensationRetry: options.compensationRetry }),
   };

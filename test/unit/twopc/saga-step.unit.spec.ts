@@ -279,6 +279,30 @@ describe('twoPhaseStep', () => {
     expect(state.context.reservation).toEqual({ txId: 's1:reserve', votes: [] });
   });
 
+  it('compensates a step whose last attempt failed after the commit decision (compensateOnFailure): the committed transaction is undone', async () => {
+    let failMarkDone = 1;
+    const { orchestrator, reserve, north, south, timers } = setup((memory) =>
+      wrapLog(memory, {
+        markDone: async (txId, participant) => {
+          if (failMarkDone-- > 0) throw new Error('connection lost');
+          return memory.markDone(txId, participant);
+        },
+      }),
+    );
+    const definition = defineSaga<Ctx>('order')
+      .step('reserve', reserve({ retry: { maxAttempts: 1 } }))
+      .build();
+    const handle = await orchestrator.start(definition, input());
+    const state = await settleWith(timers, handle.result);
+    // The only attempt failed with the decision (commit) already logged: without
+    // compensateOnFailure the saga would end failed with stock held in both warehouses.
+    expect(state.status).toBe('compensated');
+    expect(state.error?.message).toBe('connection lost');
+    expect(state.compensatedSteps).toEqual(['reserve']);
+    expect(north.compensated).toEqual(['s1:reserve']);
+    expect(south.compensated).toEqual(['s1:reserve']);
+  });
+
   it('settles a transaction cut short by the saga giving up, and compensates it once committed', async () => {
     const { orchestrator, reserve, north, timers } = setup();
     const prepare = north.prepare.bind(north);
