@@ -147,9 +147,10 @@ describe('two-phase commit over a MessageBus', () => {
   it('counts a participant that does not answer as a timeout vote and stops waiting for it', async () => {
     const north = new FakeParticipant('north');
     await serve(north);
-    // Nobody serves "south".
+    // Nobody serves "south". Its proxy waits 100 ms (below the coordinator's 150 ms), so its request
+    // has expired by the time south is served, after the abort.
     const coordinator = coordinatorOf(
-      [client.participant('north'), client.participant('south', { prepareTimeoutMs: 150 })],
+      [client.participant('north'), client.participant('south', { prepareTimeoutMs: 100 })],
       150,
     );
     const execution = coordinator.execute({ txId: 't3' });
