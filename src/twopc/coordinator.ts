@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { backoffDelay, resolveBackoff, type BackoffOptions, type ResolvedBackoff } from '../core/backoff';
 import { ConfigurationError, TimeoutError, isPotterError } from '../core/errors';
 import { newId } from '../core/ids';
@@ -173,6 +174,9 @@ export class TwoPhaseCoordinator {
   readonly #running = new Map<string, Promise<TwoPhaseResult>>();
 
   constructor(options: TwoPhaseCoordinatorOptions) {
+    // Every call in flight (prepare, commit, rollback, waits) listens to the close signal and
+    // removes its listener when done: many concurrent transactions are many listeners, not a leak.
+    setMaxListeners(0, this.#closed.signal);
     this.#log = options.log;
     this.#prepareTimeoutMs = checkTimeout('prepareTimeoutMs', options.prepareTimeoutMs ?? 10_000);
     this.#callTimeoutMs = checkTimeout('callTimeoutMs', options.callTimeoutMs ?? this.#prepareTimeoutMs);

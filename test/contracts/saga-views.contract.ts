@@ -675,6 +675,32 @@ export function describeSagaViewStoreContract(
         await expect(views.counts({ startedBefore: T0 + 100.5 })).resolves.toMatchObject({ completed: 1 });
       });
 
+      it('keeps fractional clock times exactly: filters and cursor paging over sub-ms times', async () => {
+        for (const [id, at] of [
+          ['x1', T0 + 0.25],
+          ['x2', T0 + 0.5],
+          ['x3', T0 + 0.5],
+          ['x4', T0 + 0.75],
+        ] as const) {
+          const s = new SagaScript(id);
+          s.event('saga.started', { status: 'running', at });
+          await applyAll(views, s.events);
+        }
+        await expect(views.get('x2')).resolves.toMatchObject({ startedAt: T0 + 0.5 });
+        await expect(ids({ startedAfter: T0 + 0.5, startedBefore: T0 + 0.75 })).resolves.toEqual([
+          'x3',
+          'x2',
+        ]);
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await views.list({ direction: 'asc', limit: 1, ...(cursor ? { cursor } : {}) });
+          seen.push(...page.items.map((view) => view.sagaId));
+          cursor = page.nextCursor;
+        } while (cursor !== undefined);
+        expect(seen).toEqual(['x1', 'x2', 'x3', 'x4']);
+      });
+
       it('filters by update time: after is inclusive, before exclusive; a Date or ms', async () => {
         await seed();
         await expect(ids({ updatedAfter: T0 + 900 })).resolves.toEqual(['d', 'a']);

@@ -62,7 +62,8 @@ export const TIMERS_MIGRATION: EventStoreMigration = {
 /**
  * v9 of the store schema: the saga read model (`SqlSagaViews`, written by the `potter.sagas`
  * projection). `saga_views` has one row per saga — the whole view as JSONB plus the columns the
- * saga queries filter and sort on (times as ms since the epoch, for exact keyset paging);
+ * saga queries filter and sort on (times as ms since the epoch in `double precision`, exactly the
+ * numbers of the views, so keyset paging compares what the cursors hold — also fractional clock times);
  * `saga_view_history` one row per saga event. Ids sort in `COLLATE "C"` (byte order), like the
  * in-memory read model.
  */
@@ -76,8 +77,8 @@ export const SAGA_VIEWS_MIGRATION: EventStoreMigration = {
       status text NOT NULL,
       correlation_id text NOT NULL,
       business_key text,
-      started_at bigint NOT NULL,
-      updated_at bigint NOT NULL,
+      started_at double precision NOT NULL,
+      updated_at double precision NOT NULL,
       version integer NOT NULL,
       view jsonb NOT NULL
     )`,

@@ -41,26 +41,15 @@ class Conditions {
   }
 
   filter(filter: ReturnType<typeof resolveFilter>): this {
-    // Times are whole ms in the table: `t >= x` and `t < x` hold exactly when they do for ceil(x),
-    // which a bigint parameter accepts (a fractional one is an SQL error).
-    const ms = (time: number | undefined): number | undefined =>
-      time === undefined ? undefined : Math.ceil(time);
-    filter = {
-      ...filter,
-      startedAfter: ms(filter.startedAfter),
-      startedBefore: ms(filter.startedBefore),
-      updatedAfter: ms(filter.updatedAfter),
-      updatedBefore: ms(filter.updatedBefore),
-    };
     if (filter.sagaNames !== undefined) this.add((p) => `saga_name = ANY(${p}::text[])`, filter.sagaNames);
     if (filter.correlationId !== undefined) this.add((p) => `correlation_id = ${p}`, filter.correlationId);
     if (filter.businessKey !== undefined) this.add((p) => `business_key = ${p}`, filter.businessKey);
-    if (filter.startedAfter !== undefined) this.add((p) => `started_at >= ${p}::bigint`, filter.startedAfter);
+    if (filter.startedAfter !== undefined) this.add((p) => `started_at >= ${p}::float8`, filter.startedAfter);
     if (filter.startedBefore !== undefined)
-      this.add((p) => `started_at < ${p}::bigint`, filter.startedBefore);
-    if (filter.updatedAfter !== undefined) this.add((p) => `updated_at >= ${p}::bigint`, filter.updatedAfter);
+      this.add((p) => `started_at < ${p}::float8`, filter.startedBefore);
+    if (filter.updatedAfter !== undefined) this.add((p) => `updated_at >= ${p}::float8`, filter.updatedAfter);
     if (filter.updatedBefore !== undefined)
-      this.add((p) => `updated_at < ${p}::bigint`, filter.updatedBefore);
+      this.add((p) => `updated_at < ${p}::float8`, filter.updatedBefore);
     return this;
   }
 
@@ -115,7 +104,7 @@ export class SqlSagaViews implements SagaViewStore {
        )
        INSERT INTO ${this.#views} AS v
          (saga_id, saga_name, status, correlation_id, business_key, started_at, updated_at, version, view)
-       VALUES ($1, $2, $3, $4, $5, $6::bigint, $7::bigint, $8::integer, $9::jsonb)
+       VALUES ($1, $2, $3, $4, $5, $6::float8, $7::float8, $8::integer, $9::jsonb)
        ON CONFLICT (saga_id) DO UPDATE SET
          saga_name = EXCLUDED.saga_name, status = EXCLUDED.status, correlation_id = EXCLUDED.correlation_id,
          business_key = EXCLUDED.business_key, started_at = EXCLUDED.started_at,
@@ -155,7 +144,7 @@ export class SqlSagaViews implements SagaViewStore {
     if (q.after !== undefined) {
       conditions.params.push(q.after.value, q.after.sagaId);
       const n = conditions.params.length;
-      conditions.parts.push(`(${column}, saga_id) ${op} ($${n - 1}::bigint, $${n}::text)`);
+      conditions.parts.push(`(${column}, saga_id) ${op} ($${n - 1}::float8, $${n}::text)`);
     }
     conditions.params.push(q.limit + 1);
     const { rows } = await this.#client.query<{ view: SagaView | string }>(
