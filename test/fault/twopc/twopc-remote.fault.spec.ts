@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
+import { TwoPhaseMessageClient } from 'potter';
+import { RedisMessageBus } from 'potter/redis';
 import { usePostgresSchemas } from '../../support/postgres-schemas';
 import { redisUrl, serviceUnavailable } from '../../support/services';
 import { useProcessWorkers } from '../support/messaging-fault';
@@ -20,7 +22,8 @@ import {
  * A participant in its own process, reached over Redis Streams (MessageBusParticipant ↔
  * serveTwoPhaseParticipant), with its durable holds in PostgreSQL; the coordinator in another
  * process (compiled package: `npm run build` first). The participant process is SIGKILLed after it
- * voted yes and before the commit: the coordinator re-sends the commit (each attempt times out)
+ * voted yes and before the commit (an in-doubt participant's outcome question, across Redis, is
+ * answered by the coordinator process meanwhile): the coordinator re-sends the commit (each attempt times out)
  * until the participant process is restarted, which then commits — and the transaction completes.
  */
 describe('2PC with a remote participant that is down during commit (Redis, PostgreSQL, real processes)', () => {
@@ -72,6 +75,21 @@ describe('2PC with a remote participant that is down during commit (Redis, Postg
     expect(await log.get('tx-1')).toMatchObject({ decision: 'commit', done: [] });
 
     await remote.kill(); // the participant process dies, prepared
+    // An in-doubt participant asks the coordinator process across Redis: the decision is commit.
+    const bus = new RedisMessageBus({ url: redisUrl(), blockMs: 200 });
+    const asker = new TwoPhaseMessageClient({
+      bus,
+      replyTopic: `${prefix}.replies-asker`,
+      outcomeTopic: `${prefix}.outcomes`,
+      timeoutMs: 10_000,
+    });
+    try {
+      await expect(asker.outcome('tx-1')).resolves.toBe('commit');
+      await expect(asker.outcome('never-begun')).resolves.toBe('abort');
+    } finally {
+      await asker.close();
+      await bus.close();
+    }
     coordinator.child.stdin.write('go\n');
 
     // The commit to r is re-sent, each attempt timing out: wait for three re-sends.

@@ -9,7 +9,8 @@
 //   FAULT_OWNER          the coordinator's id in the log
 //   FAULT_LOCAL          participants in this process, comma-separated (e.g. 'a,b')
 //   FAULT_REMOTE         participants reached over Redis (e.g. 'r'), with POTTER_REDIS_URL and
-//                        FAULT_TOPIC_PREFIX (topics '<prefix>.<name>', replies '<prefix>.replies')
+//                        FAULT_TOPIC_PREFIX (topics '<prefix>.<name>', replies '<prefix>.replies');
+//                        the coordinator then also answers outcome questions on '<prefix>.outcomes'
 //   FAULT_TXS            JSON array of transactions run one after the other (FAULT_CONCURRENCY at a
 //                        time, default 1): { txId, fail?: [names], pause?: 'before-decide' |
 //                        'after-decide' | 'gate-after-decide' }. A paused transaction prints
@@ -25,7 +26,12 @@
 // The end of stdin (the test runner died) exits at once.
 'use strict';
 const { Pool } = require('pg');
-const { TwoPhaseConflictError, TwoPhaseCoordinator, TwoPhaseMessageClient } = require('potter');
+const {
+  TwoPhaseConflictError,
+  TwoPhaseCoordinator,
+  TwoPhaseMessageClient,
+  serveTwoPhaseOutcomes,
+} = require('potter');
 const { SqlCoordinatorLog, PgSqlClient } = require('potter/postgres');
 const { PgParticipant } = require('./pg-participant');
 
@@ -120,6 +126,8 @@ async function main() {
     retry: { initialDelayMs: 20, maxDelayMs: 200 },
     logger,
   });
+  // In-doubt participants may ask this coordinator for outcomes.
+  if (bus) await serveTwoPhaseOutcomes(bus, coordinator, { topic: `${env.FAULT_TOPIC_PREFIX}.outcomes` });
   out({ t: 'ready', pid: process.pid });
 
   const queue = txs.slice();
