@@ -520,6 +520,7 @@ export class TwoPhaseCoordinator {
     participants: readonly TwoPhaseParticipant[],
   ): Promise<void> {
     const stop = new AbortController();
+    setMaxListeners(0, stop.signal); // one listener per participant call (removed when it ends)
     const onClose = (): void => stop.abort(this.#closed.signal.reason);
     this.#closed.signal.addEventListener('abort', onClose, { once: true });
     try {
