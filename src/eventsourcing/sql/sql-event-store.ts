@@ -129,6 +129,11 @@ export class SqlEventStore implements EventStore {
   readonly client: SqlClient;
   /** The schema of the store's tables. */
   readonly schema: string;
+
+  /** Whether appends signal other processes (`NOTIFY`, the `notify` option). */
+  get notifies(): boolean {
+    return this.#notify;
+  }
   readonly #sql: EventStoreStatements;
   readonly #now: () => Date;
   readonly #notify: boolean;

@@ -1,7 +1,9 @@
 import { DEFAULT_EVENT_STORE_SCHEMA, quoteSchema } from '../../eventsourcing/sql/schema';
 import { SQLSTATE, sqlStateOf, type SqlClient } from '../../eventsourcing/sql/sql-client';
 import type { SqlEventStore } from '../../eventsourcing/sql/sql-event-store';
-import { hash64 } from '../../eventsourcing/sql/sql-statements';
+import { hash64, streamLockKey } from '../../eventsourcing/sql/sql-statements';
+import { encodeEvents } from '../../eventsourcing/sql/sql-codec';
+import { prepareEvents } from '../../eventsourcing/store-support';
 import { sagaStreamId, toSagaStoreEvents } from '../saga-event-log';
 import { SagaConflictError, SagaOwnershipLostError } from '../errors';
 import {
@@ -108,9 +110,15 @@ export class SqlSagaStore implements SagaStore {
   /** A store on `client` whose table exists (`migrateEventStore(client, { schema })`). */
   readonly #statement: string;
 
+  readonly #events: SagaEventStatements | undefined;
+
   constructor(client: SqlClient, options: SqlSagaStoreOptions = {}) {
     this.#client = client;
     this.eventStore = options.eventStore;
+    this.#events =
+      options.eventStore === undefined
+        ? undefined
+        : new SagaEventStatements(options.eventStore.schema, options.eventStore.notifies);
     const schema = options.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
     this.#table = `${quoteSchema(schema)}.sagas`;
     // Prepared once per connection (create and save are every transition's write); named after the
@@ -119,52 +127,49 @@ export class SqlSagaStore implements SagaStore {
   }
 
   /**
-   * Runs `write` on the client, or — when events are recorded and there are some — in a
-   * transaction that first appends them to the saga's stream (the append goes first: see the
-   * ordering note of the SQL event store). A throw from `write` rolls the events back too.
+   * The events of one write as the extra parameters of the `…_events` statements (`$n` stream id,
+   * `$n+1` count, `$n+2` the events as a JSON array, `$n+3` recorded-at), or `undefined` when the
+   * store records no events or the write has none.
    */
-  async #write<T>(
-    sagaId: string,
-    events: readonly SagaEvent[] | undefined,
-    write: (db: SqlClient) => Promise<T>,
-  ): Promise<T> {
-    const eventStore = this.eventStore;
-    if (eventStore === undefined || events === undefined || events.length === 0) return write(this.#client);
-    return this.#client.transaction(async (tx) => {
-      await eventStore.appendToStream(sagaStreamId(sagaId), toSagaStoreEvents(events), { transaction: tx });
-      return write(tx);
-    });
+  #eventParams(sagaId: string, events: readonly SagaEvent[] | undefined): unknown[] | undefined {
+    if (this.#events === undefined || events === undefined || events.length === 0) return undefined;
+    const recordedAt = new Date();
+    const prepared = prepareEvents(toSagaStoreEvents(events), recordedAt);
+    return [sagaStreamId(sagaId), prepared.length, encodeEvents(prepared), recordedAt.toISOString()];
   }
 
   async create(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
     const leaseMs = leaseMsOf(lease);
     const unfinished = UNFINISHED_SAGA_STATUSES.includes(state.status);
     const json = JSON.stringify(state);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#write(state.sagaId, events, (db) =>
-          db.query(
-            `INSERT INTO ${this.#table} (saga_id, saga_name, correlation_id, business_key, status, state, version,
+    const recorded = this.#eventParams(state.sagaId, events);
+    const insert = `INSERT INTO ${this.#table} (saga_id, saga_name, correlation_id, business_key, status, state, version,
              owner, lease_expires_at, cancel_requested, started_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7,
              CASE WHEN $9::boolean THEN $8::text END, CASE WHEN $9::boolean THEN ${leaseEnd(10)} END, NULL,
-             to_timestamp($11::float8 / 1000), now())`,
-            [
-              state.sagaId,
-              state.sagaName,
-              state.correlationId,
-              state.businessKey ?? null,
-              state.status,
-              json,
-              state.version,
-              lease.owner,
-              unfinished,
-              leaseMs,
-              state.startedAt,
-            ],
-            { name: `${this.#statement}_create` },
-          ),
-        );
+             to_timestamp($11::float8 / 1000), now())`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const params = [
+          state.sagaId,
+          state.sagaName,
+          state.correlationId,
+          state.businessKey ?? null,
+          state.status,
+          json,
+          state.version,
+          lease.owner,
+          unfinished,
+          leaseMs,
+          state.startedAt,
+        ];
+        if (recorded === undefined) {
+          await this.#client.query(insert, params, { name: `${this.#statement}_create` });
+        } else {
+          await this.#client.query(this.#events!.statement(insert, 12), [...params, ...recorded], {
+            name: `${this.#statement}_create_events`,
+          });
+        }
         return;
       } catch (error) {
         if (sqlStateOf(error) !== SQLSTATE.uniqueViolation) throw error;
@@ -183,30 +188,37 @@ export class SqlSagaStore implements SagaStore {
 
   async save(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
     const leaseMs = leaseMsOf(lease);
-    try {
-      await this.#write(state.sagaId, events, async (db) => {
-        const { rows } = await db.query(
-          `UPDATE ${this.#table} SET
+    const recorded = this.#eventParams(state.sagaId, events);
+    const update = `UPDATE ${this.#table} SET
            state = $4::jsonb, status = $5, version = $3::integer, updated_at = now(),
            owner = CASE WHEN $6::boolean THEN owner END,
            lease_expires_at = CASE WHEN $6::boolean THEN ${leaseEnd(7)} END,
            cancel_requested = CASE WHEN $6::boolean THEN cancel_requested END
-         WHERE saga_id = $1 AND owner = $2 AND version = $3::integer - 1
-         RETURNING 1 AS saved`,
-          [
-            state.sagaId,
-            lease.owner,
-            state.version,
-            JSON.stringify(state),
-            state.status,
-            UNFINISHED_SAGA_STATUSES.includes(state.status),
-            leaseMs,
-          ],
-          { name: `${this.#statement}_save` },
+         WHERE saga_id = $1 AND owner = $2 AND version = $3::integer - 1`;
+    const params = [
+      state.sagaId,
+      lease.owner,
+      state.version,
+      JSON.stringify(state),
+      state.status,
+      UNFINISHED_SAGA_STATUSES.includes(state.status),
+      leaseMs,
+    ];
+    let saved: boolean;
+    try {
+      if (recorded === undefined) {
+        const { rows } = await this.#client.query(`${update} RETURNING 1 AS saved`, params, {
+          name: `${this.#statement}_save`,
+        });
+        saved = rows.length > 0;
+      } else {
+        const { rows } = await this.#client.query<{ saved: number }>(
+          this.#events!.statement(update, 8),
+          [...params, ...recorded],
+          { name: `${this.#statement}_save_events` },
         );
-        // Thrown inside the transaction, so that recorded events roll back with the refused save.
-        if (rows.length === 0) throw new SagaOwnershipLostError(state.sagaId, lease.owner);
-      });
+        saved = Number(rows[0]?.saved ?? 0) > 0;
+      }
     } catch (error) {
       // Only a save moving a settled saga back to an open status can meet the business-key index.
       if (sqlStateOf(error) === SQLSTATE.uniqueViolation && state.businessKey !== undefined) {
@@ -214,6 +226,7 @@ export class SqlSagaStore implements SagaStore {
       }
       throw error;
     }
+    if (!saved) throw new SagaOwnershipLostError(state.sagaId, lease.owner);
   }
 
   async load(sagaId: string): Promise<SagaState | undefined> {
@@ -355,4 +368,57 @@ export class SqlSagaStore implements SagaStore {
 
 function stateOf(row: StateRow): SagaState {
   return typeof row.state === 'string' ? (JSON.parse(row.state) as SagaState) : row.state;
+}
+
+/**
+ * The state write and the append of its saga events as ONE statement (one round trip, atomic): the
+ * write (`INSERT` of `create` or fenced `UPDATE` of `save`) is a CTE, and the append — the SQL
+ * event store's own steps: the stream's advisory lock, the `streams` row's version, the `events`
+ * rows, a `NOTIFY` — runs only for the row it wrote. A refused save (lost lease, stale version)
+ * writes no event; a failed insert (taken id or business key) fails the whole statement.
+ *
+ * The saga's stream has one writer at a time (every save is fenced by owner and version, and an
+ * owner's saves are sequential), so taking the stream lock after the write (the event store takes
+ * it first) cannot reorder its versions; a soft-deleted saga stream still gets the events (the
+ * state must never be saved without them).
+ */
+class SagaEventStatements {
+  readonly #events: string;
+  readonly #streams: string;
+  readonly #key: number;
+  readonly #notify: string;
+
+  constructor(schema: string, notify: boolean) {
+    const s = quoteSchema(schema);
+    this.#events = `${s}.events`;
+    this.#streams = `${s}.streams`;
+    this.#key = streamLockKey(schema);
+    this.#notify = notify ? `, pg_notify('${schema}_events', '') IS NULL AS notified` : '';
+  }
+
+  /** `write` (without RETURNING) and the append; the event parameters start at `$n`. */
+  statement(write: string, n: number): string {
+    const [stream, count, docs, at] = [n, n + 1, n + 2, n + 3].map((i) => `$${i}`);
+    return `WITH written_state AS MATERIALIZED (${write} RETURNING 1 AS one),
+      lock AS MATERIALIZED (
+        SELECT pg_advisory_xact_lock(${this.#key}, hashtext(${stream}::text)) FROM written_state
+      ),
+      stream AS (
+        INSERT INTO ${this.#streams} AS st (stream_id, version)
+        SELECT ${stream}::text, ${count}::int FROM lock
+        ON CONFLICT (stream_id) DO UPDATE SET version = st.version + ${count}::int
+        RETURNING st.version
+      ),
+      written AS (
+        INSERT INTO ${this.#events}
+          (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at)
+        SELECT e.doc->>'id', ${stream}::text, stream.version - ${count}::int + e.n::int, e.doc->>'type',
+          (e.doc->>'schemaVersion')::int, e.doc->'payload', e.doc->'metadata', ${at}::timestamptz
+        FROM stream, jsonb_array_elements(${docs}::jsonb) WITH ORDINALITY AS e(doc, n)
+        ORDER BY e.n
+        RETURNING 1
+      )
+    SELECT (SELECT count(*) FROM written_state)::int AS saved,
+      (SELECT count(*) FROM written)::int AS recorded${this.#notify}`;
+  }
 }

@@ -56,18 +56,26 @@ describe('SqlSagaStore on PGlite: which stores record events', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
-  it('writes neither the state nor the events when recording the events fails', async () => {
+  it('writes neither the state nor the events when recording the events fails (one statement)', async () => {
     const schema = await newSchema();
-    class BrokenEventStore extends SqlEventStore {
-      override async appendToStream(): Promise<never> {
-        throw new Error('event store refuses');
-      }
-    }
-    const store = new SqlSagaStore(client, { schema, eventStore: new BrokenEventStore(client, { schema }) });
+    const store = SqlSagaStore.for(new SqlEventStore(client, { schema }));
     const created = sagaState();
-    await expect(store.create(created, lease('a'), eventsOf(created, ['saga.started']))).rejects.toThrow(
-      'event store refuses',
-    );
+    // jsonb refuses "\u0000": the events cannot be stored, so the create must not happen either.
+    const poisoned = eventsOf(created, [
+      'saga.started',
+      { error: { name: 'Error', message: 'nul \u0000 inside' } },
+    ]);
+    await expect(store.create(created, lease('a'), poisoned)).rejects.toThrow();
     await expect(store.load(created.sagaId)).resolves.toBeUndefined();
+    await store.create(created, lease('a'), eventsOf(created, ['saga.started']));
+    const saved = { ...created, version: created.version + 1 };
+    await expect(
+      store.save(
+        saved,
+        lease('a'),
+        eventsOf(saved, ['saga.completed', { error: { name: 'E', message: '\u0000' } }]),
+      ),
+    ).rejects.toThrow();
+    await expect(store.load(created.sagaId)).resolves.toMatchObject({ version: created.version });
   });
 });
