@@ -1,5 +1,6 @@
 import { DEFAULT_EVENT_STORE_SCHEMA, quoteSchema } from '../../eventsourcing/sql/schema';
 import { SQLSTATE, sqlStateOf, type SqlClient } from '../../eventsourcing/sql/sql-client';
+import { hash64 } from '../../eventsourcing/sql/sql-statements';
 import { TwoPhaseConflictError, TwoPhaseTransactionNotFoundError } from '../errors';
 import { checkLease } from '../memory-coordinator-log';
 import type {
@@ -48,6 +49,8 @@ const leaseEnd = (n: number): string => `now() + $${n}::double precision * inter
 export class SqlCoordinatorLog implements CoordinatorLog {
   readonly #client: SqlClient;
   readonly #table: string;
+  /** Prefix of the prepared statements (per schema, so logs of several schemas share a pool). */
+  readonly #statement: string;
 
   /** The log beside an SQL event store: same client, same schema (its migrations created the table). */
   static for(eventStore: { client: SqlClient; schema: string }): SqlCoordinatorLog {
@@ -57,7 +60,11 @@ export class SqlCoordinatorLog implements CoordinatorLog {
   /** A log on `client` whose table exists (`migrateEventStore(client, { schema })`). */
   constructor(client: SqlClient, options: SqlCoordinatorLogOptions = {}) {
     this.#client = client;
-    this.#table = `${quoteSchema(options.schema ?? DEFAULT_EVENT_STORE_SCHEMA)}.twopc_transactions`;
+    const schema = options.schema ?? DEFAULT_EVENT_STORE_SCHEMA;
+    this.#table = `${quoteSchema(schema)}.twopc_transactions`;
+    // Every transaction runs begin, decide, markDone × participants and complete: prepared once
+    // per connection, they skip parsing and planning.
+    this.#statement = `potter_${hash64(schema)}_twopc`;
   }
 
   async begin(txId: string, participants: readonly string[], lease: TwoPhaseLease): Promise<void> {
@@ -67,6 +74,7 @@ export class SqlCoordinatorLog implements CoordinatorLog {
         `INSERT INTO ${this.#table} (tx_id, participants, owner, lease_expires_at)
          VALUES ($1, $2::jsonb, $3, ${leaseEnd(4)})`,
         [txId, JSON.stringify(participants), lease.owner, lease.leaseMs],
+        { name: `${this.#statement}_begin` },
       );
     } catch (error) {
       if (sqlStateOf(error) === SQLSTATE.uniqueViolation) throw new TwoPhaseConflictError(txId);
@@ -79,6 +87,7 @@ export class SqlCoordinatorLog implements CoordinatorLog {
       `UPDATE ${this.#table} SET decision = $2, decided_at = now()
         WHERE tx_id = $1 AND decision IS NULL RETURNING decision`,
       [txId, decision],
+      { name: `${this.#statement}_decide` },
     );
     if (rows[0] !== undefined) return rows[0].decision;
     // Decided already (or unknown): a new statement sees the decision that won.
@@ -98,6 +107,7 @@ export class SqlCoordinatorLog implements CoordinatorLog {
                           ELSE done || jsonb_build_array($2::text) END
         WHERE tx_id = $1 RETURNING 1 AS found`,
       [txId, participant],
+      { name: `${this.#statement}_done` },
     );
     if (rows.length === 0) throw new TwoPhaseTransactionNotFoundError(txId);
   }
@@ -108,6 +118,7 @@ export class SqlCoordinatorLog implements CoordinatorLog {
           SET completed_at = coalesce(completed_at, now()), owner = NULL, lease_expires_at = NULL
         WHERE tx_id = $1 RETURNING 1 AS found`,
       [txId],
+      { name: `${this.#statement}_complete` },
     );
     if (rows.length === 0) throw new TwoPhaseTransactionNotFoundError(txId);
   }
