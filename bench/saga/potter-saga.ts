@@ -12,6 +12,7 @@ export {
   MemorySagaStore,
   SagaOrchestrator,
   type SagaDefinition,
+  type SagaEvent,
   type SagaLease,
   type SagaRenewal,
   type SagaState,
@@ -20,6 +21,6 @@ export {
 } from '../../src/saga';
 export { SqlSagaStore } from '../../src/saga/sql';
 export { PgSqlClient } from '../../src/eventsourcing/postgres';
-export { migrateEventStore } from '../../src/eventsourcing/sql';
+export { migrateEventStore, SqlEventStore } from '../../src/eventsourcing/sql';
 export { silentLogger } from '../../src/core/logger';
 export { newId } from '../../src/core/ids';

@@ -7,12 +7,14 @@
  * The variants, one worker process each:
  * - `raw`: the limit — the three steps called directly, one `INSERT` per step (plain `pg` pool);
  * - `memory`: (a) `SagaOrchestrator` with `MemorySagaStore`;
- * - `sql`: (b) `SagaOrchestrator` with `SqlSagaStore` on PostgreSQL;
+ * - `sql`: (b) `SagaOrchestrator` with `SqlSagaStore` on PostgreSQL (not recording saga events);
+ * - `events`: (b') the same, the store recording each write's saga events in the event store in
+ *   the same transaction (`SqlSagaStore.for(sqlEventStore)`: what saga monitoring needs);
  * - `store`: diagnostic — `SqlSagaStore` alone, written as the orchestrator writes it (create + a
  *   save of the whole state after every transition), the steps called directly: (b) without the
  *   orchestrator's JavaScript.
  */
-export const VARIANT_IDS = ['raw', 'memory', 'sql', 'store'] as const;
+export const VARIANT_IDS = ['raw', 'memory', 'sql', 'events', 'store'] as const;
 export type VariantId = (typeof VARIANT_IDS)[number];
 
 /** Everything a worker needs to know, sent once with `setup`. */

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
-import type { SagaLease, SagaRenewal, SagaState, SagaStatus, SagaStore } from './potter-saga';
+import type { SagaEvent, SagaLease, SagaRenewal, SagaState, SagaStatus, SagaStore } from './potter-saga';
 import type { WriteCounts } from './protocol';
 
 /** Counts the persistence calls of a run by kind, and sums their wall time. */
@@ -42,11 +42,15 @@ export class MeteredSagaStore implements SagaStore {
     private readonly meter: WriteMeter,
   ) {}
 
-  create(state: SagaState, lease: SagaLease): Promise<void> {
-    return this.meter.time('create', () => this.inner.create(state, lease));
+  get eventStore(): SagaStore['eventStore'] {
+    return this.inner.eventStore;
   }
-  save(state: SagaState, lease: SagaLease): Promise<void> {
-    return this.meter.time('save', () => this.inner.save(state, lease));
+
+  create(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
+    return this.meter.time('create', () => this.inner.create(state, lease, events));
+  }
+  save(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
+    return this.meter.time('save', () => this.inner.save(state, lease, events));
   }
   load(sagaId: string): Promise<SagaState | undefined> {
     return this.meter.time('load', () => this.inner.load(sagaId));

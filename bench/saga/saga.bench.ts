@@ -76,6 +76,7 @@ const VARIANT_NAMES: Record<VariantId, string> = {
   raw: '(c) steps + 1 `INSERT` each, raw `pg` (limit)',
   memory: '(a) orchestrator, `MemorySagaStore`',
   sql: '(b) orchestrator, `SqlSagaStore`',
+  events: "(b') orchestrator, `SqlSagaStore` + saga events",
   store: 'diag: `SqlSagaStore` alone, same writes',
 };
 
@@ -213,6 +214,9 @@ interface LevelSummary {
     memoryVsRaw: Ratio | null;
     storeVsRaw: Ratio | null;
     sqlVsMemory: Ratio | null;
+    /** (b') / (c) and (b') / (b): the price of recording saga events. */
+    eventsVsRaw: Ratio | null;
+    eventsVsSql: Ratio | null;
   };
   /**
    * (b)'s time per saga minus (a)'s (1 / throughput), per store write of (b): what each
@@ -270,6 +274,8 @@ function summarize(concurrency: number, results: Map<VariantId, RunResult[]>): L
       memoryVsRaw: ratio('memory', 'raw'),
       storeVsRaw: ratio('store', 'raw'),
       sqlVsMemory: ratio('sql', 'memory'),
+      eventsVsRaw: ratio('events', 'raw'),
+      eventsVsSql: ratio('events', 'sql'),
     },
     persistenceMsPerWrite: sql && memory ? (sql.msPerSaga - memory.msPerSaga) / sql.totalWritesPerSaga : null,
   };
@@ -293,6 +299,8 @@ function ratioOf(level: LevelSummary, variant: VariantId): Ratio | null {
       return level.ratios.memoryVsRaw;
     case 'store':
       return level.ratios.storeVsRaw;
+    case 'events':
+      return level.ratios.eventsVsRaw;
     case 'raw':
       return null;
   }
@@ -487,7 +495,7 @@ async function run(postgres: Record<string, string>): Promise<void> {
       '',
       ...levels.map(
         (level) =>
-          `- ${level.concurrency} in flight: (b)/(c) ${formatRatio(level.ratios.sqlVsRaw)} (same-round ${formatRounds(level.ratios.sqlVsRaw)}), (a)/(c) ${formatRatio(level.ratios.memoryVsRaw)}, diag/(c) ${formatRatio(level.ratios.storeVsRaw)}, (b)/(a) ${formatRatio(level.ratios.sqlVsMemory)}; PostgreSQL persistence adds ${level.persistenceMsPerWrite === null ? '—' : level.persistenceMsPerWrite.toPrecision(3)} ms of throughput time per store write ((b) − (a) per saga / writes)`,
+          `- ${level.concurrency} in flight: (b)/(c) ${formatRatio(level.ratios.sqlVsRaw)} (same-round ${formatRounds(level.ratios.sqlVsRaw)}), (a)/(c) ${formatRatio(level.ratios.memoryVsRaw)}, diag/(c) ${formatRatio(level.ratios.storeVsRaw)}, (b)/(a) ${formatRatio(level.ratios.sqlVsMemory)}, (b')/(b) ${formatRatio(level.ratios.eventsVsSql)} (same-round ${formatRounds(level.ratios.eventsVsSql)}); PostgreSQL persistence adds ${level.persistenceMsPerWrite === null ? '—' : level.persistenceMsPerWrite.toPrecision(3)} ms of throughput time per store write ((b) − (a) per saga / writes)`,
       ),
     ];
     process.stdout.write(`${out.join('\n')}\n`);

@@ -12,6 +12,7 @@ import {
   MemorySagaStore,
   PgSqlClient,
   SagaOrchestrator,
+  SqlEventStore,
   SqlSagaStore,
   newId,
   silentLogger,
@@ -121,8 +122,11 @@ async function rawVariant(config: WorkerConfig): Promise<Variant> {
 }
 
 /** (a) and (b): `SagaOrchestrator` over `MemorySagaStore` or `SqlSagaStore`. */
-async function orchestratorVariant(variant: 'memory' | 'sql', config: WorkerConfig): Promise<Variant> {
-  const pg = variant === 'sql' ? await postgres(config) : undefined;
+async function orchestratorVariant(
+  variant: 'memory' | 'sql' | 'events',
+  config: WorkerConfig,
+): Promise<Variant> {
+  const pg = variant !== 'memory' ? await postgres(config) : undefined;
   const client = pg === undefined ? undefined : new PgSqlClient({ pool: pg.pool });
   const meter = new WriteMeter();
   let last: SagaState | undefined;
@@ -136,7 +140,9 @@ async function orchestratorVariant(variant: 'memory' | 'sql', config: WorkerConf
       notes: [
         variant === 'memory'
           ? 'new SagaOrchestrator({ store: new MemorySagaStore(), logger: silentLogger }) per run'
-          : `new SagaOrchestrator({ store: new SqlSagaStore(new PgSqlClient({ pool }), { schema }), logger: silentLogger }) per run; pg.Pool (max ${config.poolSize})`,
+          : variant === 'sql'
+            ? `new SagaOrchestrator({ store: new SqlSagaStore(new PgSqlClient({ pool }), { schema }), logger: silentLogger }) per run; pg.Pool (max ${config.poolSize})`
+            : `new SagaOrchestrator({ store: SqlSagaStore.for(new SqlEventStore(new PgSqlClient({ pool }), { schema })), logger: silentLogger }) per run: each write appends its saga events in the same transaction; pg.Pool (max ${config.poolSize})`,
         "defineSaga('bench-order'): 3 steps (reserve, charge, ship), each execute writes into the context, each has a compensate (not run); no retry, no timeout, no publisher",
         'per saga: const handle = await orchestrator.start(saga, order); await handle.result (checked: completed, 3 writes in the context)',
         'the store is wrapped to count and time its calls (two performance.now() per call)',
@@ -145,8 +151,15 @@ async function orchestratorVariant(variant: 'memory' | 'sql', config: WorkerConf
     },
     async prepare(label) {
       if (pg !== undefined) await pg.admin.query(`TRUNCATE ${pg.table('sagas')}`);
+      if (pg !== undefined && variant === 'events') {
+        await pg.admin.query(`TRUNCATE ${pg.table('events')}, ${pg.table('streams')}`);
+      }
       const inner =
-        client === undefined ? new MemorySagaStore() : new SqlSagaStore(client, { schema: config.schema });
+        client === undefined
+          ? new MemorySagaStore()
+          : variant === 'events'
+            ? SqlSagaStore.for(new SqlEventStore(client, { schema: config.schema }))
+            : new SqlSagaStore(client, { schema: config.schema });
       const orchestrator = new SagaOrchestrator({
         store: new MeteredSagaStore(inner, meter),
         logger: silentLogger,
@@ -169,6 +182,16 @@ async function orchestratorVariant(variant: 'memory' | 'sql', config: WorkerConf
             return;
           }
           await checkSagasTable(label, pg.admin, pg.table('sagas'), sagas);
+          if (variant === 'events') {
+            // 8 saga events per 3-step saga (started, 3 × step started/completed, completed).
+            const { rows } = await pg.admin.query<{ n: string }>(
+              `SELECT count(*) AS n FROM ${pg.table('events')} WHERE stream_id LIKE 'potter.saga-%'`,
+            );
+            if (Number(rows[0]?.n) !== sagas * 8)
+              throw new Error(
+                `${label}: ${rows[0]?.n} saga events recorded for ${sagas} sagas (expected 8 each)`,
+              );
+          }
         },
       };
     },
