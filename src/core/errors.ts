@@ -96,7 +96,8 @@ export const ERROR_CATALOG = {
   POTTER_TWOPC_BAD_REQUEST: { status: 400, description: 'A two-phase request over a bus was malformed.' },
   POTTER_TWOPC_ABORTED: {
     status: 409,
-    description: 'A two-phase transaction run by a saga step was aborted (a participant refused or did not vote).',
+    description:
+      'A two-phase transaction run by a saga step was aborted (a participant refused or did not vote).',
   },
 } as const satisfies Record<string, { status: number; description: string }>;
 
