@@ -256,6 +256,12 @@ export class ProjectionEngine {
    * at once and the old generation is dropped. Without it, same as {@link reset}.
    */
   async rebuild(name: string, options: { blueGreen?: boolean } = {}): Promise<void> {
+    if (options.blueGreen === true && this.#runner(name).blueGreen === false) {
+      throw new ConfigurationError(
+        `Projection ${name} has no read-model generations (blueGreen: false): rebuild it in place with reset.`,
+        { projection: name },
+      );
+    }
     await this.#request(name, { action: 'rebuild', blueGreen: options.blueGreen ?? false });
   }
 

@@ -144,6 +144,11 @@ export class ProjectionRunner {
   }
 
   /** The event type names this projection handles. */
+  /** False when the projection's read model has no generations (no blue/green rebuild). */
+  get blueGreen(): boolean {
+    return this.#def.options.blueGreen !== false;
+  }
+
   get eventTypes(): string[] {
     return [...this.#def.handlers.keys()];
   }
@@ -775,7 +780,10 @@ export class ProjectionRunner {
         return;
       case 'reset':
       case 'rebuild':
-        if (request.action === 'rebuild' && request.blueGreen) await this.#startShadow(lease, request);
+        // A projection without generations never builds a shadow (a request recorded by another
+        // tool still rebuilds it, in place).
+        if (request.action === 'rebuild' && request.blueGreen && this.#def.options.blueGreen !== false)
+          await this.#startShadow(lease, request);
         else await this.#reset(lease, request);
         return;
     }

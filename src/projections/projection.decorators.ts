@@ -39,6 +39,14 @@ export interface ProjectionOptions {
    * @default 'transactional' when the projection store is SQL, else 'at-least-once'
    */
   delivery?: 'transactional' | 'at-least-once';
+  /**
+   * Whether the read model can be rebuilt blue/green (`rebuild(name, { blueGreen: true })`): its
+   * writes go to `context.generation` (the read-model store's collections do). Set `false` for
+   * hand-written tables without generations: a blue/green rebuild is then refused
+   * (`ConfigurationError`) — it would clear the live tables and let two runners write them — and
+   * `reset` rebuilds instead. @default true
+   */
+  blueGreen?: boolean;
 }
 
 /** Recorded by {@link Projection}. */

@@ -19,7 +19,8 @@ export const SAGA_READ_MODEL_PROJECTION = 'potter.sagas';
  * idempotent by stream version). `SagaModule` runs it when monitoring is on; register it with your
  * own `ProjectionEngine` to run it elsewhere (a monitoring service).
  */
-@Projection(SAGA_READ_MODEL_PROJECTION, { streamIdPrefix: SAGA_STREAM_PREFIX })
+// Its tables have no generations: rebuilt in place (reset), never blue/green.
+@Projection(SAGA_READ_MODEL_PROJECTION, { streamIdPrefix: SAGA_STREAM_PREFIX, blueGreen: false })
 export class SagaReadModelProjection implements ProjectionHooks {
   constructor(readonly views: SagaViewStore) {}
 

@@ -202,6 +202,36 @@ describe('SagaModule monitoring (in memory)', () => {
     }
   });
 
+  it('rebuilds the read model in place (reset), and refuses a blue/green rebuild of its generation-less tables', async () => {
+    const application = await app();
+    try {
+      const sagas = application.resolve(SagaOrchestrator);
+      const monitor = application.resolve(SagaMonitor);
+      const first = await (await sagas.start(ping, { charges: 0 })).result;
+      await monitor.waitUntilCaughtUp({ timeoutMs: 5_000 });
+      await expect(monitor.engine.rebuild('potter.sagas', { blueGreen: true })).rejects.toBeInstanceOf(
+        ConfigurationError,
+      );
+      // A blue/green request recorded by another tool rebuilds in place: views stay whole.
+      await monitor.engine.store.request('potter.sagas', { action: 'rebuild', blueGreen: true });
+      const second = await (await sagas.start(order, { charges: 0, fail: 'charge' })).result;
+      for (let i = 0; i < 200 && (await monitor.status()).request !== undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect((await monitor.status()).request).toBeUndefined();
+      await monitor.waitUntilCaughtUp({ timeoutMs: 5_000 });
+      const status = await monitor.status();
+      expect(status.generation).toBe(1);
+      expect(status.shadow).toBeUndefined();
+      for (const state of [first, second]) {
+        expect(await application.queryBus.execute(new GetSaga(state.sagaId))).toMatchObject(fromState(state));
+      }
+      expect((await application.queryBus.execute(new GetSagaHistory(second.sagaId)))[0]?.seq).toBe(1);
+    } finally {
+      await application.stop();
+    }
+  });
+
   it('records the events in the store it is given, and refuses monitoring with a store that records none', async () => {
     const eventStore = new MemoryEventStore();
     const store = new MemorySagaStore({ eventStore });
