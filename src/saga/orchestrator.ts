@@ -157,6 +157,7 @@ type RunState<Ctx> = Mutable<SagaState<Ctx>> & {
   attempts: Record<string, number>;
   compensationAttempts: Record<string, number>;
   nextAttemptAt?: Record<string, number>;
+  compensationRoundStart?: Record<string, number>;
 };
 
 interface SagaRun<Ctx> {
@@ -1223,11 +1224,17 @@ export class SagaOrchestrator {
       // a retry waits what is left of its delay.
       let rerun = run.compensationInFlight === name;
       run.compensationInFlight = undefined;
+      // The retry budget counts from the start of this round, which a resumed saga keeps.
+      const roundStart =
+        run.state.compensationRoundStart?.[name] ??
+        (run.state.compensationAttempts[name] ?? 0) - (rerun ? 1 : 0);
+      run.state.compensationRoundStart = { ...run.state.compensationRoundStart, [name]: roundStart };
       const retryAt = run.state.nextAttemptAt?.[name];
       if (retryAt !== undefined)
         await delay(this.#timers, Math.max(0, retryAt - this.#clock.now()), detachSignal);
-      for (let round = 1; ; round++) {
+      for (;;) {
         const attempt = (run.state.compensationAttempts[name] ?? 0) + (rerun ? 0 : 1);
+        const round = attempt - roundStart;
         rerun = false;
         run.state.compensationAttempts[name] = attempt;
         clearRetry(run.state, name);
@@ -1258,6 +1265,7 @@ export class SagaOrchestrator {
             error: info,
           });
           if (!willRetry) {
+            endRound(run.state, name);
             run.state.compensationError = info;
             await this.#transition(run, 'compensation_failed', 'saga.compensation_failed', {
               step: name,
@@ -1271,6 +1279,7 @@ export class SagaOrchestrator {
         }
         if (run.detached !== undefined) throw run.detached;
         run.state.compensatedSteps.push(name);
+        endRound(run.state, name);
         await this.#record(run, { type: 'saga.compensation.completed', step: name, attempt }, true);
         break;
       }
@@ -1371,6 +1380,13 @@ export class SagaOrchestrator {
     run.chain = next.catch(() => undefined);
     return next;
   }
+}
+
+/** Forgets the retry round of `step`'s compensation (it succeeded, or the round is exhausted). */
+function endRound(state: { compensationRoundStart?: Record<string, number> }, step: string): void {
+  if (state.compensationRoundStart === undefined) return;
+  delete state.compensationRoundStart[step];
+  if (Object.keys(state.compensationRoundStart).length === 0) delete state.compensationRoundStart;
 }
 
 /** Forgets the pending retry of `step` (the attempt it waited for is starting). */

@@ -157,6 +157,12 @@ export interface SagaState<Ctx = unknown> {
   readonly attempts: Readonly<Record<string, number>>;
   /** Attempts of `compensate`, by step (cumulated across operator retries). */
   readonly compensationAttempts: Readonly<Record<string, number>>;
+  /**
+   * For a compensation under way: its attempt count when its current round of retries began (an
+   * operator's `retryCompensation` starts a new round), so a resumed saga spends only what is left
+   * of the round's retry budget.
+   */
+  readonly compensationRoundStart?: Readonly<Record<string, number>>;
   /** Why the saga failed or was cancelled. */
   readonly error?: SagaErrorInfo;
   /** The compensation error that left the saga `compensation_failed`. */

@@ -39,11 +39,11 @@ export class CrashableStore implements SagaStore {
     this.#crashed = true;
   }
 
-  create(state: SagaState, lease: SagaLease): Promise<void> {
-    return this.#call(state, () => this.inner.create(state, lease));
+  create(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
+    return this.#call(state, () => this.inner.create(state, lease, events));
   }
-  save(state: SagaState, lease: SagaLease): Promise<void> {
-    return this.#call(state, () => this.inner.save(state, lease));
+  save(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
+    return this.#call(state, () => this.inner.save(state, lease, events));
   }
   load(sagaId: string): Promise<SagaState | undefined> {
     return this.#call(undefined, () => this.inner.load(sagaId));

@@ -430,6 +430,58 @@ describe('resume: each status', () => {
     expect(state.nextAttemptAt).toBeUndefined();
   });
 
+  it('compensating after a crash: the retry budget of the round goes on (3 attempts in all, not 3 more), and an operator retry starts a new round', async () => {
+    const { instance, clock, store } = cluster();
+    const calls: Call[] = [];
+    const order = (by: string) =>
+      defineSaga<Ctx>('order')
+        .step('reserve', {
+          ...recorded(by, calls, () => clock.now(), {
+            compensate: () => {
+              throw new Error('stock service down');
+            },
+          }),
+          compensationRetry: { maxAttempts: 3, initialDelayMs: 1_000, maxDelayMs: 1_000, jitter: 'none' },
+        })
+        .step(
+          'charge',
+          recorded(by, calls, () => clock.now(), {
+            execute: () => {
+              throw new Error('declined');
+            },
+          }),
+        )
+        .build();
+    const a = instance('A');
+    const handle = await a.orchestrator.start(order('A'), input());
+    await flush();
+    await a.timers.advance(1_000); // the second attempt fails too: A waits for the third, and dies
+    expect(await store.load(handle.sagaId)).toMatchObject({
+      status: 'compensating',
+      compensationAttempts: { reserve: 2 },
+      compensationRoundStart: { reserve: 0 },
+    });
+
+    const b = instance('B');
+    expect(await takeOver(b, order('B'))).toEqual([handle.sagaId]);
+    for (let i = 0; i < 5; i++) await b.timers.advance(1_000);
+    const state = await (await b.orchestrator.get<Ctx>(handle.sagaId)).result;
+    expect(state.status).toBe('compensation_failed');
+    expect(calls.filter((c) => c.step === 'reserve:compensate').map((c) => `${c.by}#${c.attempt}`)).toEqual([
+      'A#1',
+      'A#2',
+      'B#3',
+    ]);
+    expect(state.compensationRoundStart).toBeUndefined();
+
+    // The operator's retry is a new round of 3 attempts (4, 5, 6).
+    const retried = b.orchestrator.retryCompensation(handle.sagaId);
+    for (let i = 0; i < 5; i++) await b.timers.advance(1_000);
+    const again = await retried;
+    expect(again.status).toBe('compensation_failed');
+    expect(again.compensationAttempts).toEqual({ reserve: 6 });
+  });
+
   it('deadline passed while nobody held it: times it out at once and compensates, the step in flight included', async () => {
     const { instance, clock } = cluster();
     const calls: Call[] = [];
