@@ -1,3 +1,4 @@
+import { ConfigurationError } from '../../core/errors';
 import { DEFAULT_EVENT_STORE_SCHEMA, quoteSchema } from '../../eventsourcing/sql/schema';
 import { SQLSTATE, sqlStateOf, type SqlClient } from '../../eventsourcing/sql/sql-client';
 import type { SqlEventStore } from '../../eventsourcing/sql/sql-event-store';
@@ -98,6 +99,12 @@ export class SqlSagaStore implements SagaStore {
     eventStore: SqlEventStore | { client: SqlClient; schema: string },
     options: { recordEvents?: boolean } = {},
   ): SqlSagaStore {
+    if (options.recordEvents === true && !('appendToStream' in eventStore)) {
+      throw new ConfigurationError(
+        'SqlSagaStore.for(…, { recordEvents: true }) needs the SqlEventStore itself (not { client, schema }) to record saga events in.',
+        { schema: eventStore.schema },
+      );
+    }
     return new SqlSagaStore(eventStore.client, {
       schema: eventStore.schema,
       ...(options.recordEvents !== false && 'appendToStream' in eventStore ? { eventStore } : {}),

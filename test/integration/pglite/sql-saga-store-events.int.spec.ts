@@ -1,3 +1,4 @@
+import { ConfigurationError } from 'potter';
 import { migrateEventStore, PGliteSqlClient, SqlEventStore, SqlSagaStore } from 'potter/pglite';
 import { describeSagaStoreEvents, eventsOf, streamOf } from '../../contracts/saga-store-events.contract';
 import { lease, next, sagaState } from '../../contracts/saga-store.contract';
@@ -54,6 +55,8 @@ describe('SqlSagaStore on PGlite: which stores record events', () => {
     }
     const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.events`);
     expect(rows[0]!.n).toBe(0);
+    // Asking for events beside a plain { client, schema } is a mistake, said at once.
+    expect(() => SqlSagaStore.for({ client, schema }, { recordEvents: true })).toThrow(ConfigurationError);
   });
 
   it('writes neither the state nor the events when recording the events fails (one statement)', async () => {
