@@ -376,6 +376,7 @@ export {
   ListSagas,
   GetSagaHistory,
   CountSagasByStatus,
+  CountSagasByType,
 } from './saga';
 export type {
   SagaMonitoringOptions,

@@ -64,6 +64,7 @@ export {
   ListSagas,
   GetSagaHistory,
   CountSagasByStatus,
+  CountSagasByType,
 } from './monitoring/saga-queries';
 export {
   SagaBusEvent,

@@ -904,6 +904,21 @@ export function describeSagaViewStoreContract(
           running: 1,
         });
         await expect(views.counts({ updatedAfter: T0 + 100 })).resolves.toEqual(zero);
+
+        // By type: one entry per saga name with matching sagas, each with every status.
+        await expect(views.countsByType()).resolves.toEqual({
+          order: { ...zero, completed: 2, compensation_failed: 1 },
+          refund: { ...zero, completed: 1, running: 1, pending: 1 },
+        });
+        await expect(views.countsByType({ startedAfter: T0 + 3 })).resolves.toEqual({
+          order: { ...zero, compensation_failed: 1 },
+          refund: { ...zero, completed: 1, running: 1, pending: 1 },
+        });
+        await expect(views.countsByType({ sagaName: 'refund', updatedAfter: T0 + 10 })).resolves.toEqual({
+          refund: { ...zero, completed: 1 },
+        });
+        await expect(views.countsByType({ updatedAfter: T0 + 100 })).resolves.toEqual({});
+        await expect(views.countsByType({ startedAfter: Number.NaN })).rejects.toBeInstanceOf(SagaQueryError);
       });
     });
 

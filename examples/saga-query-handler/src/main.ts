@@ -2,13 +2,14 @@
  * Saga monitoring: every saga's state and history in a read model, queried on the QueryBus — what
  * an operator's console or an admin API is built on. A few trips and invoices run as sagas (some
  * complete, some fail and compensate, one cannot be compensated), then a report reads them back
- * with `CountSagasByStatus`, `ListSagas` (paged), `GetSaga`, `GetSagaHistory`, and the app's own
+ * with `CountSagasByStatus`, `CountSagasByType`, `ListSagas` (paged), `GetSaga`, `GetSagaHistory`, and the app's own
  * `GetFailuresByStep`. PGlite by default (`.potter/saga-query-handler`), PostgreSQL with
  * `--postgres` or POTTER_POSTGRES_URL. Run it with
  * `node build/examples/saga-query-handler/src/main.js` after `npm run build`.
  */
 import {
   CountSagasByStatus,
+  CountSagasByType,
   GetSaga,
   GetSagaHistory,
   ListSagas,
@@ -122,9 +123,10 @@ async function main(): Promise<void> {
 
     console.log('\nCountSagasByStatus (sagas of this run)');
     console.log(`  all           ${describeCounts(await queries.execute(new CountSagasByStatus(thisRun)))}`);
-    for (const sagaName of ['trip-booking', 'invoicing']) {
-      const counts = await queries.execute(new CountSagasByStatus({ ...thisRun, sagaName }));
-      console.log(`  ${sagaName.padEnd(13)} ${describeCounts(counts)}`);
+    // One query for every type at once (CountSagasByType), printed in a fixed order.
+    const byType = await queries.execute(new CountSagasByType(thisRun));
+    for (const sagaName of Object.keys(byType).sort().reverse()) {
+      console.log(`  ${sagaName.padEnd(13)} ${describeCounts(byType[sagaName]!)}`);
     }
 
     console.log('\nListSagas: the failed ones, oldest first, 2 per page');

@@ -1,4 +1,5 @@
 import type { RecordedSagaEvent } from '../saga-event-log';
+import type { SagaStatus } from '../types';
 import {
   applySagaEvent,
   emptyCounts,
@@ -96,6 +97,17 @@ export class MemorySagaViews implements SagaViewStore {
     const counts = emptyCounts();
     for (const view of this.#views.values()) if (matches(view, resolved)) counts[view.status] += 1;
     return counts;
+  }
+
+  async countsByType(filter: SagaFilter = {}): Promise<Readonly<Record<string, SagaStatusCounts>>> {
+    const resolved = resolveFilter(filter);
+    const byType: Record<string, Record<SagaStatus, number>> = {};
+    for (const view of this.#views.values()) {
+      if (!matches(view, resolved)) continue;
+      const counts = (byType[view.sagaName] ??= emptyCounts());
+      counts[view.status] += 1;
+    }
+    return byType;
   }
 
   async reset(): Promise<void> {

@@ -85,6 +85,29 @@ export class CountSagasByStatus extends TypedQuery<SagaStatusCounts> implements 
   }
 }
 
+/**
+ * `queryBus.execute(new CountSagasByType())`: the counts by status for each saga type (definition
+ * name) with sagas matching the filter, e.g. `{ order: { running: 3, completed: 120, … }, … }`.
+ */
+@Query('potter.CountSagasByType')
+export class CountSagasByType
+  extends TypedQuery<Readonly<Record<string, SagaStatusCounts>>>
+  implements SagaFilter
+{
+  readonly sagaName?: string | readonly string[];
+  readonly correlationId?: string;
+  readonly businessKey?: string;
+  readonly startedAfter?: SagaTimeBound;
+  readonly startedBefore?: SagaTimeBound;
+  readonly updatedAfter?: SagaTimeBound;
+  readonly updatedBefore?: SagaTimeBound;
+
+  constructor(filter: SagaFilter = {}) {
+    super();
+    Object.assign(this, filter);
+  }
+}
+
 /** Copies the query's own fields (a class instance) into a plain object. */
 function fieldsOf<T extends object>(query: T): T {
   return { ...query };
@@ -127,10 +150,20 @@ export class CountSagasByStatusHandler {
   }
 }
 
+/** Answers {@link CountSagasByType} from the read model. @internal */
+@QueryHandler(CountSagasByType)
+export class CountSagasByTypeHandler {
+  constructor(@Inject(SAGA_VIEWS) private readonly views: SagaViewStore) {}
+  execute(query: CountSagasByType): Promise<Readonly<Record<string, SagaStatusCounts>>> {
+    return this.views.countsByType(fieldsOf(query));
+  }
+}
+
 /** The handlers `SagaModule` registers when monitoring is on. @internal */
 export const SAGA_QUERY_HANDLERS = [
   GetSagaHandler,
   ListSagasHandler,
   GetSagaHistoryHandler,
   CountSagasByStatusHandler,
+  CountSagasByTypeHandler,
 ] as const;

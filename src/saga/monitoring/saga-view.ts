@@ -174,6 +174,8 @@ export interface SagaViewStore {
   history(sagaId: string, query?: SagaHistoryQuery): Promise<SagaHistoryEntry[]>;
   /** How many sagas (matching `filter`) are in each status. */
   counts(filter?: SagaFilter): Promise<SagaStatusCounts>;
+  /** The same counts for each saga type (definition name) that has sagas matching `filter`. */
+  countsByType(filter?: SagaFilter): Promise<Readonly<Record<string, SagaStatusCounts>>>;
   /** Deletes every view and history entry (before the projection replays from the start). */
   reset(tx?: SqlClient): Promise<void>;
   /** Releases resources (a store on a shared client leaves it open). */

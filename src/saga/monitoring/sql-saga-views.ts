@@ -181,6 +181,21 @@ export class SqlSagaViews implements SagaViewStore {
     return counts;
   }
 
+  async countsByType(filter: SagaFilter = {}): Promise<Readonly<Record<string, SagaStatusCounts>>> {
+    const conditions = new Conditions().filter(resolveFilter(filter));
+    const { rows } = await this.#client.query<{ saga_name: string; status: SagaStatus; n: string | number }>(
+      `SELECT saga_name, status, count(*) AS n FROM ${this.#views} ${conditions.where()}
+       GROUP BY saga_name, status`,
+      conditions.params,
+    );
+    const byType: Record<string, Record<SagaStatus, number>> = {};
+    for (const row of rows) {
+      const counts = (byType[row.saga_name] ??= emptyCounts());
+      if (row.status in counts) counts[row.status] = Number(row.n);
+    }
+    return byType;
+  }
+
   async reset(tx?: SqlClient): Promise<void> {
     const db = tx ?? this.#client;
     await db.query(`DELETE FROM ${this.#history}`);

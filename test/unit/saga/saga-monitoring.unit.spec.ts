@@ -1,6 +1,7 @@
 import {
   ConfigurationError,
   CountSagasByStatus,
+  CountSagasByType,
   GetSaga,
   GetSagaHistory,
   ListSagas,
@@ -181,6 +182,14 @@ describe('SagaModule monitoring (in memory)', () => {
         resolved: 0,
       });
       expect((await bus.execute(new CountSagasByStatus({ sagaName: 'monitored-ping' }))).completed).toBe(1);
+      const byType = await bus.execute(new CountSagasByType());
+      expect(Object.keys(byType).sort()).toEqual(['monitored-order', 'monitored-ping']);
+      expect(byType['monitored-order']).toMatchObject({
+        completed: 1,
+        compensated: 1,
+        compensation_failed: 1,
+      });
+      expect(byType['monitored-ping']).toMatchObject({ completed: 1, compensated: 0 });
       expect(await bus.execute(new GetFailuresByStep())).toEqual({ charge: 1, ship: 1 });
       const compensatedView = (await bus.execute(new GetSaga(compensated.sagaId)))!;
       expect(compensatedView.lastError).toMatchObject({ message: 'card declined', step: 'charge' });
