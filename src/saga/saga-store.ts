@@ -180,7 +180,8 @@ export class MemorySagaStore implements SagaStore {
   /**
    * Appends `events` to the saga's stream. The in-memory event store checks and writes
    * synchronously (before its first `await`), so calling this right before changing the row makes
-   * the two one step: no other call runs in between.
+   * the two one step: no other call runs in between. When it refuses the events (a deleted
+   * stream), it wrote nothing, and the caller puts the row back as it was.
    */
   #append(sagaId: string, events: readonly SagaEvent[] | undefined): Promise<unknown> | undefined {
     if (this.eventStore === undefined || events === undefined || events.length === 0) return undefined;
@@ -204,14 +205,21 @@ export class MemorySagaStore implements SagaStore {
     }
     const copy = structuredClone(state);
     const appended = this.#append(state.sagaId, events);
-    this.#rows.set(state.sagaId, {
+    const row: MemoryRow = {
       state: copy,
       owner: isUnfinished(state.status) ? lease.owner : undefined,
       leaseExpiresAt: this.#clock.now() + leaseMs,
       cancelRequested: undefined,
-    });
+    };
+    this.#rows.set(state.sagaId, row);
+    try {
+      await appended;
+    } catch (error) {
+      // The events were refused (before anything was written): neither is the state.
+      if (this.#rows.get(state.sagaId) === row && row.state === copy) this.#rows.delete(state.sagaId);
+      throw error;
+    }
     if (this.#recordSaves) this.saves.push(structuredClone(state));
-    await appended;
   }
 
   async save(state: SagaState, lease: SagaLease, events?: readonly SagaEvent[]): Promise<void> {
@@ -222,6 +230,7 @@ export class MemorySagaStore implements SagaStore {
     }
     const copy = structuredClone(state);
     const appended = this.#append(state.sagaId, events);
+    const before = { ...row };
     row.state = copy;
     if (isUnfinished(state.status)) {
       row.leaseExpiresAt = this.#clock.now() + leaseMs;
@@ -229,8 +238,15 @@ export class MemorySagaStore implements SagaStore {
       row.owner = undefined;
       row.cancelRequested = undefined;
     }
+    try {
+      await appended;
+    } catch (error) {
+      // The events were refused (before anything was written): the state goes back too, unless
+      // something wrote the row since.
+      if (row.state === copy) Object.assign(row, before);
+      throw error;
+    }
     if (this.#recordSaves) this.saves.push(structuredClone(state));
-    await appended;
   }
 
   async load(sagaId: string): Promise<SagaState | undefined> {
