@@ -653,6 +653,46 @@ export function describeSagaViewStoreContract(
         await expect(ids({ correlationId: 'nope' })).resolves.toEqual([]);
       });
 
+      it('filters by the step a saga failed at (list and counts)', async () => {
+        const failAt = async (id: string, step: string | undefined, at: number): Promise<void> => {
+          const s = new SagaScript(id, id === 'p3' ? 'refund' : 'order');
+          s.event('saga.started', { status: 'running', at });
+          if (step !== undefined) {
+            s.event('saga.step.started', { status: 'running', at: at + 1, step, attempt: 1 });
+            s.event('saga.step.failed', {
+              status: 'running',
+              at: at + 2,
+              step,
+              attempt: 1,
+              willRetry: false,
+              error: declined,
+            });
+            s.event('saga.failed', { status: 'compensating', at: at + 3, error: declined });
+            s.event('saga.compensated', { status: 'compensated', at: at + 4, error: declined });
+          } else {
+            s.event('saga.completed', { status: 'completed', at: at + 1 });
+          }
+          await applyAll(views, s.events);
+        };
+        await failAt('p1', 'charge', T0);
+        await failAt('p2', 'ship', T0 + 10);
+        await failAt('p3', 'charge', T0 + 20);
+        await failAt('p4', undefined, T0 + 30);
+        await expect(views.get('p1')).resolves.toMatchObject({ error: { step: 'charge' } });
+        await expect(ids({ failedStep: 'charge' })).resolves.toEqual(['p3', 'p1']);
+        await expect(ids({ failedStep: 'charge', sagaName: 'order' })).resolves.toEqual(['p1']);
+        await expect(ids({ failedStep: 'ship' })).resolves.toEqual(['p2']);
+        await expect(ids({ failedStep: 'reserve' })).resolves.toEqual([]);
+        await expect(views.counts({ failedStep: 'charge' })).resolves.toMatchObject({ compensated: 2 });
+        await expect(views.countsByType({ failedStep: 'charge' })).resolves.toEqual({
+          order: expect.objectContaining({ compensated: 1 }),
+          refund: expect.objectContaining({ compensated: 1 }),
+        });
+        await expect(views.list({ failedStep: 3 as unknown as string })).rejects.toBeInstanceOf(
+          SagaQueryError,
+        );
+      });
+
       it('filters by start time: after is inclusive, before exclusive; a Date or ms', async () => {
         await seed();
         await expect(ids({ startedAfter: T0 + 300 })).resolves.toEqual(['f', 'e', 'd', 'c']);

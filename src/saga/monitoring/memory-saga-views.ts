@@ -26,6 +26,7 @@ function matches(view: SagaView, filter: Filter): boolean {
     (filter.sagaNames === undefined || filter.sagaNames.includes(view.sagaName)) &&
     (filter.correlationId === undefined || view.correlationId === filter.correlationId) &&
     (filter.businessKey === undefined || view.businessKey === filter.businessKey) &&
+    (filter.failedStep === undefined || view.error?.step === filter.failedStep) &&
     (filter.startedAfter === undefined || view.startedAt >= filter.startedAfter) &&
     (filter.startedBefore === undefined || view.startedAt < filter.startedBefore) &&
     (filter.updatedAfter === undefined || view.updatedAt >= filter.updatedAfter) &&

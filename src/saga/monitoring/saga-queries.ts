@@ -38,6 +38,7 @@ export class ListSagas extends TypedQuery<SagaPage> implements ListSagasQuery {
   readonly status?: SagaStatus | readonly SagaStatus[];
   readonly correlationId?: string;
   readonly businessKey?: string;
+  readonly failedStep?: string;
   readonly startedAfter?: SagaTimeBound;
   readonly startedBefore?: SagaTimeBound;
   readonly updatedAfter?: SagaTimeBound;
@@ -74,6 +75,7 @@ export class CountSagasByStatus extends TypedQuery<SagaStatusCounts> implements 
   readonly sagaName?: string | readonly string[];
   readonly correlationId?: string;
   readonly businessKey?: string;
+  readonly failedStep?: string;
   readonly startedAfter?: SagaTimeBound;
   readonly startedBefore?: SagaTimeBound;
   readonly updatedAfter?: SagaTimeBound;
@@ -97,6 +99,7 @@ export class CountSagasByType
   readonly sagaName?: string | readonly string[];
   readonly correlationId?: string;
   readonly businessKey?: string;
+  readonly failedStep?: string;
   readonly startedAfter?: SagaTimeBound;
   readonly startedBefore?: SagaTimeBound;
   readonly updatedAfter?: SagaTimeBound;

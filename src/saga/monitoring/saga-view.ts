@@ -115,6 +115,8 @@ export interface SagaFilter {
   correlationId?: string;
   /** Only sagas with this business key. */
   businessKey?: string;
+  /** Only sagas that failed (or were cancelled) at this step (`SagaView.error.step`). */
+  failedStep?: string;
   /** Only sagas started at or after this time. */
   startedAfter?: SagaTimeBound;
   /** Only sagas started before this time. */
@@ -343,6 +345,7 @@ export interface ResolvedListQuery {
   statuses: readonly SagaStatus[] | undefined;
   correlationId: string | undefined;
   businessKey: string | undefined;
+  failedStep: string | undefined;
   startedAfter: number | undefined;
   startedBefore: number | undefined;
   updatedAfter: number | undefined;
@@ -381,7 +384,7 @@ function listOf<T extends string>(
 export function resolveFilter(
   filter: SagaFilter,
 ): Omit<ResolvedListQuery, 'statuses' | 'sortBy' | 'direction' | 'limit' | 'after'> {
-  for (const name of ['correlationId', 'businessKey'] as const) {
+  for (const name of ['correlationId', 'businessKey', 'failedStep'] as const) {
     const value = filter[name];
     if (value !== undefined && typeof value !== 'string') {
       throw new SagaQueryError(`${name} must be a string.`, { [name]: value });
@@ -391,6 +394,7 @@ export function resolveFilter(
     sagaNames: listOf('sagaName', filter.sagaName),
     correlationId: filter.correlationId,
     businessKey: filter.businessKey,
+    failedStep: filter.failedStep,
     startedAfter: timeOf('startedAfter', filter.startedAfter),
     startedBefore: timeOf('startedBefore', filter.startedBefore),
     updatedAfter: timeOf('updatedAfter', filter.updatedAfter),

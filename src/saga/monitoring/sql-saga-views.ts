@@ -44,6 +44,7 @@ class Conditions {
     if (filter.sagaNames !== undefined) this.add((p) => `saga_name = ANY(${p}::text[])`, filter.sagaNames);
     if (filter.correlationId !== undefined) this.add((p) => `correlation_id = ${p}`, filter.correlationId);
     if (filter.businessKey !== undefined) this.add((p) => `business_key = ${p}`, filter.businessKey);
+    if (filter.failedStep !== undefined) this.add((p) => `view->'error'->>'step' = ${p}`, filter.failedStep);
     if (filter.startedAfter !== undefined) this.add((p) => `started_at >= ${p}::float8`, filter.startedAfter);
     if (filter.startedBefore !== undefined)
       this.add((p) => `started_at < ${p}::float8`, filter.startedBefore);
