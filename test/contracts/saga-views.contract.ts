@@ -225,6 +225,7 @@ export function describeSagaViewStoreContract(
           steps: {
             reserve: {
               status: 'completed',
+              firstSeq: 2,
               attempts: 1,
               compensationAttempts: 0,
               startedAt: T0 + 10,
@@ -233,6 +234,7 @@ export function describeSagaViewStoreContract(
             },
             charge: {
               status: 'completed',
+              firstSeq: 4,
               attempts: 2,
               compensationAttempts: 0,
               startedAt: T0 + 640,
@@ -240,7 +242,13 @@ export function describeSagaViewStoreContract(
               durationMs: 50,
               lastError: { ...timeout, step: 'charge', at: T0 + 440 },
             },
-            'gift-wrap': { status: 'skipped', attempts: 0, compensationAttempts: 0, finishedAt: T0 + 700 },
+            'gift-wrap': {
+              status: 'skipped',
+              firstSeq: 8,
+              attempts: 0,
+              compensationAttempts: 0,
+              finishedAt: T0 + 700,
+            },
           },
           lastError: { ...timeout, step: 'charge', at: T0 + 440 },
           startedAt: T0,
@@ -267,6 +275,7 @@ export function describeSagaViewStoreContract(
         // A failure that will be retried leaves the step running.
         expect(view.steps.charge).toEqual({
           status: 'running',
+          firstSeq: 4,
           attempts: 1,
           compensationAttempts: 0,
           startedAt: T0 + 40,
@@ -293,6 +302,7 @@ export function describeSagaViewStoreContract(
         });
         expect(compensating.steps.charge).toEqual({
           status: 'failed',
+          firstSeq: 4,
           attempts: 1,
           compensationAttempts: 0,
           startedAt: T0 + 30,
@@ -334,6 +344,7 @@ export function describeSagaViewStoreContract(
         expect(view.currentStep).toBeUndefined();
         expect(view.steps.reserve).toEqual({
           status: 'compensated',
+          firstSeq: 2,
           attempts: 1,
           compensationAttempts: 2,
           startedAt: T0 + 100,
@@ -438,6 +449,7 @@ export function describeSagaViewStoreContract(
         expect(view.steps).toEqual({
           hotel: {
             status: 'completed',
+            firstSeq: 2,
             attempts: 1,
             compensationAttempts: 0,
             startedAt: T0 + 1,
@@ -446,6 +458,7 @@ export function describeSagaViewStoreContract(
           },
           flight: {
             status: 'completed',
+            firstSeq: 3,
             attempts: 1,
             compensationAttempts: 0,
             startedAt: T0 + 2,
@@ -454,6 +467,7 @@ export function describeSagaViewStoreContract(
           },
           car: {
             status: 'running',
+            firstSeq: 4,
             attempts: 2,
             compensationAttempts: 0,
             startedAt: T0 + 40,

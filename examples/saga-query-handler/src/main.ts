@@ -159,8 +159,8 @@ async function main(): Promise<void> {
     console.log(`  compensated steps  ${stuck.compensatedSteps.join(', ') || '-'}`);
     console.log(
       `  steps              ${Object.entries(stuck.steps)
-        // By name: the record's key order is not kept (PostgreSQL's jsonb orders keys its own way).
-        .sort(([a], [b]) => (a < b ? -1 : 1))
+        // In the order they began (firstSeq): the record's key order is not kept by jsonb.
+        .sort(([, a], [, b]) => a.firstSeq - b.firstSeq)
         .map(([name, step]) => `${name} ${step.status}`)
         .join(', ')}`,
     );

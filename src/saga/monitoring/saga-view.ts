@@ -30,6 +30,11 @@ export interface SagaViewError extends SagaErrorInfo {
 /** One step of a saga in the read model. */
 export interface SagaStepView {
   readonly status: SagaStepViewStatus;
+  /**
+   * The `seq` of the step's first event: sort `steps` by it for the order the steps began in (the
+   * object's key order is not kept by every store).
+   */
+  readonly firstSeq: number;
   /** Attempts of its `execute` so far. */
   readonly attempts: number;
   /** Attempts of its compensation so far. */
@@ -223,6 +228,7 @@ export function applySagaEvent(view: SagaView | undefined, event: RecordedSagaEv
   if (step !== undefined) {
     const before: SagaStepView = base.steps[step] ?? {
       status: 'running',
+      firstSeq: event.seq,
       attempts: 0,
       compensationAttempts: 0,
     };

@@ -70,6 +70,7 @@ describe('applySagaEvent', () => {
     // The step's start was not seen: no duration.
     expect(view.steps.a).toEqual({
       status: 'completed',
+      firstSeq: 3,
       attempts: 0,
       compensationAttempts: 0,
       finishedAt: T0 + 9,
@@ -116,6 +117,7 @@ describe('applySagaEvent', () => {
     expect(view.attempts).toEqual({});
     expect(view.steps.a).toEqual({
       status: 'running',
+      firstSeq: 2,
       attempts: 0,
       compensationAttempts: 0,
       startedAt: T0 + 1,
